@@ -1,0 +1,75 @@
+"""Plots of search results (best-so-far and regret curves, mean and band over seeds)."""
+
+from __future__ import annotations
+
+import os
+from typing import Mapping
+
+import numpy as np
+
+from l2nas_jax import io
+from l2nas_jax.results import SearchResult
+
+
+def _pyplot():
+    import matplotlib
+
+    if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_curves(
+    results: Mapping[str, SearchResult],
+    *,
+    regret: bool = False,
+    ax=None,
+    band: str = "std",
+):
+    """Best-so-far reported metric (or regret = optimum - best, log scale) vs queries.
+
+    Lines are the mean over seeds; the band is +-1 std (``band="std"``) or the
+    25-75 % quantiles (``band="iqr"``).  Returns the matplotlib Axes.
+    """
+    plt = _pyplot()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4.5))
+    any_r = next(iter(results.values()))
+    for label, r in results.items():
+        y = r.curves.astype(float)
+        if regret:
+            y = np.maximum(r.optimum - y, 1e-3)
+        x = np.arange(1, y.shape[1] + 1)
+        if band == "iqr":
+            lo, hi = np.percentile(y, [25, 75], axis=0)
+        else:
+            lo, hi = y.mean(0) - y.std(0), y.mean(0) + y.std(0)
+        line = ax.plot(x, y.mean(0), label=f"{label} (n={y.shape[0]})")[0]
+        ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
+    ax.set_xscale("log")
+    ax.set_xlabel("queries")
+    metric = f"{any_r.report_metric} accuracy (%)"
+    if regret:
+        ax.set_yscale("log")
+        ax.set_ylabel(f"regret: optimum - best {metric}")
+    else:
+        ax.set_ylabel(f"best-so-far {metric}")
+        ax.axhline(any_r.optimum, color="k", linestyle=":", linewidth=1, label=f"table optimum {any_r.optimum:.2f}")
+        lo = min(np.percentile(r.curves[:, min(9, r.queries - 1)], 10) for r in results.values())
+        ax.set_ylim(max(lo - 0.5, 0), any_r.optimum + 0.3)
+    ax.set_title(f"{any_r.space} / {any_r.dataset}")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="lower right" if not regret else "upper right", fontsize=8)
+    return ax
+
+
+def save_curves_png(results: Mapping[str, SearchResult], path: str | os.PathLike, *, regret: bool = False) -> None:
+    """Plot and write a PNG atomically."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    plot_curves(results, regret=regret, ax=ax)
+    fig.tight_layout()
+    io.write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+    plt.close(fig)

@@ -1,0 +1,96 @@
+"""Run a searcher for many seeds at once: one compiled program per chunk of queries.
+
+The seeds are a ``vmap`` over the whole run; the queries are a ``lax.scan``.  With
+``chunk=None`` the run is a single compiled call; a chunk size splits the scan so
+a host loop can show progress (and, later, checkpoint) between chunks -- the
+numbers are the same either way.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import Any, Callable
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from l2nas_jax.envs.base import Environment
+from l2nas_jax.searcher import Searcher, StepOutput, scan_steps
+from l2nas_jax.trajectory import Trajectory, make_trajectory
+
+
+def seed_keys(seed: int, num_seeds: int) -> jax.Array:
+    """The per-run keys of a sweep: run ``i`` uses ``split(key(seed), num_seeds)[i]``."""
+    if num_seeds < 1:
+        raise ValueError(f"number of seeds must be >= 1, got {num_seeds}")
+    return jax.random.split(jax.random.key(seed), num_seeds)
+
+
+def check_queries(queries: int) -> int:
+    if not isinstance(queries, (int, np.integer)) or isinstance(queries, bool) or queries < 1:
+        raise ValueError(f"queries must be a positive integer, got {queries!r}")
+    return int(queries)
+
+
+class BatchedRun:
+    """Compiled init/advance functions of one searcher over a batch of seeds."""
+
+    def __init__(self, searcher: Searcher):
+        self.searcher = searcher
+        self.init = jax.jit(jax.vmap(searcher.init))
+        self._advance: dict[int, Callable] = {}
+
+    def advance(self, state: Any, start: int, length: int) -> tuple[Any, StepOutput]:
+        if length not in self._advance:
+            self._advance[length] = jax.jit(
+                jax.vmap(functools.partial(self._scan, length=length), in_axes=(0, None))
+            )
+        return self._advance[length](state, jnp.int32(start))
+
+    def _scan(self, state: Any, start: chex.Array, *, length: int) -> tuple[Any, StepOutput]:
+        return scan_steps(self.searcher, state, start, length)
+
+
+@functools.partial(jax.jit, static_argnums=())
+def _trajectories(env: Environment, archs: jax.Array, observed: jax.Array) -> Trajectory:
+    return jax.vmap(make_trajectory, in_axes=(None, 0, 0))(env, archs, observed)
+
+
+def run_batched(
+    searcher: Searcher,
+    env: Environment,
+    keys: jax.Array,
+    queries: int,
+    *,
+    chunk: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[Any, Trajectory, dict[str, np.ndarray], dict[str, float]]:
+    """Run ``searcher`` from each key for ``queries`` queries.
+
+    Returns the final (batched) searcher state, the trajectories as NumPy arrays
+    (``[seeds, queries, ...]``), the stacked method metrics, and wall-clock timings.
+    ``progress(n)`` is called after each chunk with the number of queries done.
+    """
+    queries = check_queries(queries)
+    chunk = queries if chunk is None else max(1, min(int(chunk), queries))
+    br = BatchedRun(searcher)
+    t0 = time.perf_counter()
+    state = br.init(keys)
+    outs: list[StepOutput] = []
+    done = 0
+    while done < queries:
+        n = min(chunk, queries - done)
+        state, out = br.advance(state, done, n)
+        outs.append(out)
+        done += n
+        if progress is not None:
+            jax.block_until_ready(out.observed)
+            progress(done)
+    out = jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=1), *outs) if len(outs) > 1 else outs[0]
+    traj = _trajectories(env, out.arch, out.observed)
+    traj = jax.tree.map(np.asarray, jax.block_until_ready(traj))
+    metrics = {k: np.asarray(v) for k, v in out.metrics.items()}
+    return state, traj, metrics, {"wall_s": time.perf_counter() - t0}

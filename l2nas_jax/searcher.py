@@ -1,0 +1,45 @@
+"""The searcher protocol: a pair of pure functions, driven one query at a time.
+
+Every method (L2NAS, random search, regularized evolution, REINFORCE) is a
+:class:`Searcher` -- ``init(key) -> state`` and ``step(state, t) -> (state, out)``,
+where ``t`` is the query index (an unbatched int32, so schedules that depend on it
+stay unbatched under a seed ``vmap``) and ``out`` is a :class:`StepOutput`.  The
+shared runner scans ``step`` over queries, vmaps over seeds, and derives the
+reported curves with :func:`l2nas_jax.trajectory.make_trajectory`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import chex
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+
+@struct.dataclass
+class StepOutput:
+    """What one query produced: the architecture, its observed search metric, and extras."""
+
+    arch: jax.Array  # int32[*arch_shape]
+    observed: jax.Array  # float32 scalar
+    metrics: dict[str, jax.Array]  # method-specific scalars (losses, epsilon, ...)
+
+
+class Searcher(NamedTuple):
+    """``init(key) -> state``; ``step(state, t) -> (state, StepOutput)``."""
+
+    init: Callable[[chex.PRNGKey], Any]
+    step: Callable[[Any, chex.Array], tuple[Any, StepOutput]]
+
+
+def scan_steps(searcher: Searcher, state: Any, start: int | chex.Array, length: int) -> tuple[Any, StepOutput]:
+    """Advance ``state`` by ``length`` queries starting at query index ``start`` (one ``lax.scan``)."""
+    ts = jnp.asarray(start, jnp.int32) + jnp.arange(length, dtype=jnp.int32)
+    return jax.lax.scan(searcher.step, state, ts)
+
+
+def run_searcher(searcher: Searcher, key: chex.PRNGKey, queries: int) -> tuple[Any, StepOutput]:
+    """A whole run from ``key``: ``init`` then ``queries`` steps; jit/vmap this."""
+    return scan_steps(searcher, searcher.init(key), 0, queries)
