@@ -5,13 +5,33 @@ Public API::
     import l2nas_jax
     result = l2nas_jax.search("nb201", "cifar10", queries=1000, seeds=16)
     print(result.table())
+
+Names are imported lazily, so ``import l2nas_jax`` (and the CLI's ``--help``) does
+not start JAX; the CLI uses this to configure CPU devices before JAX loads.
 """
 
-from l2nas_jax.api import build_env, run_method, search
-from l2nas_jax.envs import make_env
-from l2nas_jax.results import SearchResult
-from l2nas_jax.searcher import Searcher, StepOutput
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Searcher", "SearchResult", "StepOutput", "build_env", "make_env", "run_method", "search"]
+_EXPORTS = {
+    "search": "l2nas_jax.api",
+    "run_method": "l2nas_jax.api",
+    "build_env": "l2nas_jax.api",
+    "make_env": "l2nas_jax.envs",
+    "SearchResult": "l2nas_jax.results",
+    "Searcher": "l2nas_jax.searcher",
+    "StepOutput": "l2nas_jax.searcher",
+    "L2NASConfig": "l2nas_jax.agent.search",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'l2nas_jax' has no attribute {name!r}")

@@ -54,7 +54,25 @@ class BatchedRun:
         return scan_steps(self.searcher, state, start, length)
 
 
-@functools.partial(jax.jit, static_argnums=())
+def shard_seeds(keys: jax.Array) -> jax.Array:
+    """Spread the seed axis over all local devices when it divides evenly (else leave it)."""
+    n = jax.local_device_count()
+    if n == 1 or keys.shape[0] % n:
+        return keys
+    mesh = jax.sharding.Mesh(np.array(jax.local_devices()), ("seeds",))
+    return jax.device_put(keys, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("seeds")))
+
+
+def progress_chunk(queries: int, target_chunks: int = 10) -> int:
+    """A chunk length that divides ``queries`` (one compiled program) giving ~``target_chunks`` updates."""
+    lo, hi = max(1, queries // (5 * target_chunks)), max(1, queries // target_chunks)
+    for c in range(hi, lo - 1, -1):
+        if queries % c == 0:
+            return c
+    return -(-queries // target_chunks)
+
+
+@jax.jit
 def _trajectories(env: Environment, archs: jax.Array, observed: jax.Array) -> Trajectory:
     return jax.vmap(make_trajectory, in_axes=(None, 0, 0))(env, archs, observed)
 
@@ -78,7 +96,7 @@ def run_batched(
     chunk = queries if chunk is None else max(1, min(int(chunk), queries))
     br = BatchedRun(searcher)
     t0 = time.perf_counter()
-    state = br.init(keys)
+    state = br.init(shard_seeds(keys))
     outs: list[StepOutput] = []
     done = 0
     while done < queries:

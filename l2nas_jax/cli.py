@@ -1,0 +1,169 @@
+"""Command line: ``l2nas search`` (and ``l2nas compare``); thin wrappers over the library.
+
+Errors from bad input are printed as one line (``l2nas: error: ...``) with exit
+code 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from l2nas_jax.cpu import use_all_cpu_cores
+
+SPACES = ("nb201",)
+DATASETS = ("cifar10", "cifar100", "imagenet16-120")
+
+
+class CLIError(ValueError):
+    """A user-facing error: printed as one line, exit code 2."""
+
+
+def prepare_out_dir(out: str | Path, overwrite: bool, produced: Sequence[str]) -> Path:
+    """Create ``out``; refuse an existing non-empty directory unless ``overwrite``."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out {out} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise CLIError(f"output directory {out} is not empty; pass --overwrite to replace {', '.join(produced)}")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _coerce(value: str, default: Any, key: str) -> Any:
+    try:
+        if isinstance(default, bool):
+            if value.lower() not in ("true", "false", "1", "0"):
+                raise ValueError
+            return value.lower() in ("true", "1")
+        if isinstance(default, tuple):
+            return tuple(int(v) for v in value.split(",") if v)
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+    except ValueError:
+        raise CLIError(f"--set {key}={value}: expected a {type(default).__name__}") from None
+    return value
+
+
+def method_overrides(method: str, config_file: str | None, sets: Sequence[str]) -> dict[str, Any]:
+    """Config overrides from a JSON file and ``--set key=value`` pairs (unknown keys are errors)."""
+    from l2nas_jax import methods
+
+    cls, _ = methods.get_method(method)
+    defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+    out: dict[str, Any] = {}
+    if config_file:
+        try:
+            loaded = json.loads(Path(config_file).read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise CLIError(f"cannot read config file {config_file}: {e}") from None
+        if not isinstance(loaded, dict):
+            raise CLIError(f"config file {config_file} must hold a JSON object")
+        out.update({k: tuple(v) if isinstance(v, list) else v for k, v in loaded.items()})
+    for item in sets:
+        if "=" not in item:
+            raise CLIError(f"--set expects key=value, got {item!r}")
+        k, v = item.split("=", 1)
+        if k not in defaults:
+            raise CLIError(f"unknown {method} config key {k!r}; valid: {', '.join(sorted(defaults))}")
+        out[k] = _coerce(v, defaults[k], k)
+    unknown = sorted(set(out) - set(defaults))
+    if unknown:
+        raise CLIError(f"unknown {method} config key(s) {', '.join(unknown)}; valid: {', '.join(sorted(defaults))}")
+    return out
+
+
+def _progress_bar(total: int, desc: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, desc=desc, unit="query", disable=not enabled, file=sys.stderr)
+    last = [0]
+
+    def update(done: int) -> None:
+        bar.update(done - last[0])
+        last[0] = done
+
+    return bar, update
+
+
+def add_common_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--space", default="nb201", help=f"search space: {', '.join(SPACES)} (default nb201)")
+    p.add_argument("--dataset", default="cifar10", help=f"dataset: {', '.join(DATASETS)} (default cifar10)")
+    p.add_argument("--queries", type=int, default=1000, help="evaluations per run (default 1000)")
+    p.add_argument("--seeds", type=int, default=8, help="independent runs, vmapped (default 8)")
+    p.add_argument("--seed", type=int, default=0, help="base seed; run i uses split(key(seed), seeds)[i]")
+    p.add_argument("--table", default=None, help="NB201 table: .csv, .npz, or the official .pth (default: embedded)")
+    p.add_argument("--noise-sigma", type=float, default=0.0, help="Gaussian noise (accuracy points) on the search metric")
+    p.add_argument("--overwrite", action="store_true", help="replace results in a non-empty --out directory")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from l2nas_jax import api, plotting
+    from l2nas_jax.runner import check_queries, progress_chunk
+
+    if args.space not in SPACES:
+        raise CLIError(f"unknown search space {args.space!r}; valid: {', '.join(SPACES)}")
+    queries = check_queries(args.queries)
+    if args.seeds < 1:
+        raise CLIError(f"--seeds must be >= 1, got {args.seeds}")
+    overrides = method_overrides(args.method, args.config, args.set)
+    files = ("results.json", "best_so_far.png")
+    out = prepare_out_dir(args.out, args.overwrite, files)
+    env = api.build_env(args.space, args.dataset, table=args.table, noise_sigma=args.noise_sigma)
+    if env.search_split == env.report_split:
+        print(f"note: this table has only {env.report_split} accuracy, so the search optimizes the metric it "
+              f"reports; use the official NAS-Bench-201 file (--table) to search on validation accuracy.",
+              file=sys.stderr)
+    bar, update = _progress_bar(queries, f"{args.method} {args.dataset} x{args.seeds}", not args.no_progress)
+    with bar:
+        result = api.run_method(env, args.method, queries=queries, seeds=args.seeds, seed=args.seed,
+                                config=overrides, chunk=progress_chunk(queries), progress=update)
+    print(result.table())
+    result.save_json(out / files[0])
+    plotting.save_curves_png({args.method: result}, out / files[1])
+    print(f"wrote {out / files[0]} and {out / files[1]} ({result.meta['wall_s']:.1f} s)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="l2nas", description="L2NAS neural architecture search in JAX")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("search", help="search a space with L2NAS (or a baseline), many seeds at once")
+    add_common_args(s)
+    s.add_argument("--method", default="l2nas", help="l2nas (default), random, rea, reinforce")
+    s.add_argument("--out", default="runs/search", help="output directory (default runs/search)")
+    s.add_argument("--config", default=None, help="JSON file of method config overrides")
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config value")
+    s.set_defaults(func=cmd_search)
+    try:
+        from l2nas_jax import compare
+    except ImportError:
+        compare = None
+    if compare is not None:
+        compare.add_compare_parser(sub)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    use_all_cpu_cores()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ValueError as e:  # CLIError and validation errors from the library
+        print(f"l2nas: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("l2nas: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
