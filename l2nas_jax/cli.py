@@ -105,7 +105,7 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from l2nas_jax import api, plotting
+    from l2nas_jax import api, methods, plotting
     from l2nas_jax.runner import check_queries, progress_chunk
 
     if args.space not in SPACES:
@@ -113,10 +113,10 @@ def cmd_search(args: argparse.Namespace) -> int:
     queries = check_queries(args.queries)
     if args.seeds < 1:
         raise CLIError(f"--seeds must be >= 1, got {args.seeds}")
-    overrides = method_overrides(args.method, args.config, args.set)
+    config = methods.make_config(args.method, method_overrides(args.method, args.config, args.set))
+    env = api.build_env(args.space, args.dataset, table=args.table, noise_sigma=args.noise_sigma)
     files = ("results.json", "best_so_far.png")
     out = prepare_out_dir(args.out, args.overwrite, files)
-    env = api.build_env(args.space, args.dataset, table=args.table, noise_sigma=args.noise_sigma)
     if env.search_split == env.report_split:
         print(f"note: this table has only {env.report_split} accuracy, so the search optimizes the metric it "
               f"reports; use the official NAS-Bench-201 file (--table) to search on validation accuracy.",
@@ -124,7 +124,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     bar, update = _progress_bar(queries, f"{args.method} {args.dataset} x{args.seeds}", not args.no_progress)
     with bar:
         result = api.run_method(env, args.method, queries=queries, seeds=args.seeds, seed=args.seed,
-                                config=overrides, chunk=progress_chunk(queries), progress=update)
+                                config=config, chunk=progress_chunk(queries), progress=update)
     print(result.table())
     result.save_json(out / files[0])
     plotting.save_curves_png({args.method: result}, out / files[1])

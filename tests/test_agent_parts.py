@@ -1,0 +1,104 @@
+"""Unit tests of the agent's pieces: loss, schedules, replay, top-k state, critic fit."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax.training.train_state import TrainState
+
+from l2nas_jax.agent.losses import quantile_loss
+from l2nas_jax.agent.networks import Critic
+from l2nas_jax.agent.replay import replay_init, replay_insert, replay_sample
+from l2nas_jax.agent.schedules import cosine_epsilon, num_updates
+from l2nas_jax.agent.topk import topk_init, topk_insert, topk_state
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_quantile_loss_hand_values(jit):
+    f = jax.jit(quantile_loss, static_argnames=()) if jit else quantile_loss
+    preds = jnp.array([1.0, 2.0, 3.0, 0.5])
+    targets = jnp.array([2.0, 2.0, 1.0, 0.0])
+    # u = t - p = [1, 0, -2, -0.5]; rho(u) = u * (tau - 1[u<0]) with tau = 0.9
+    # -> [0.9, 0, -2 * -0.1 = 0.2, -0.5 * -0.1 = 0.05]
+    np.testing.assert_allclose(f(preds, targets, tau=0.9), [0.9, 0.0, 0.2, 0.05], rtol=1e-6)
+    # tau = 0.5 is half the absolute error
+    np.testing.assert_allclose(f(preds, targets, tau=0.5), 0.5 * np.abs(targets - preds), rtol=1e-6)
+
+
+def test_quantile_loss_shape_mismatch_raises():
+    with pytest.raises(AssertionError):
+        quantile_loss(jnp.zeros(3), jnp.zeros(4), tau=0.9)
+
+
+def test_critic_converges_to_tau_quantile_not_mean():
+    """A critic fit on fixed data with the pinball loss predicts the tau-quantile."""
+    tau = 0.9
+    rewards = jax.random.exponential(jax.random.key(1), (2048,))  # skewed: quantile far from mean
+    action = jnp.full((6, 5), 0.5)
+    critic = Critic((32, 32))
+    params = critic.init(jax.random.key(0), action)
+    st = TrainState.create(apply_fn=critic.apply, params=params, tx=optax.adam(3e-3))
+
+    @jax.jit
+    def train(st):
+        def body(i, st):
+            idx = jax.random.randint(jax.random.fold_in(jax.random.key(2), i), (256,), 0, rewards.shape[0])
+            acts = jnp.broadcast_to(action, (256, 6, 5))
+            g = jax.grad(lambda p: quantile_loss(critic.apply(p, acts), rewards[idx], tau=tau).mean())(st.params)
+            return st.apply_gradients(grads=g)
+
+        return jax.lax.fori_loop(0, 3000, body, st)
+
+    pred = float(critic.apply(train(st).params, action))
+    q = float(np.quantile(np.asarray(rewards), tau))
+    mean = float(rewards.mean())
+    assert abs(pred - q) < 0.1 * q, (pred, q)
+    assert abs(pred - mean) > 0.5 * (q - mean)
+
+
+def test_num_updates_schedule():
+    sizes = jnp.arange(0, 1000)
+    n = np.asarray(num_updates(sizes, max_updates=10, per=50, learning_starts=20))
+    expected = np.where(np.arange(1000) >= 20, np.minimum(10, 1 + np.arange(1000) // 50), 0)
+    np.testing.assert_array_equal(n, expected)
+    assert n[19] == 0 and n[20] == 1 and n[100] == 3 and n[999] == 10
+
+
+def test_cosine_epsilon():
+    t = jnp.array([0, 50, 100, 200])
+    eps = np.asarray(cosine_epsilon(t, start=1.0, end=0.1, decay_steps=100))
+    np.testing.assert_allclose(eps, [1.0, 0.55, 0.1, 0.1], atol=1e-6)
+
+
+def test_replay_ring_buffer_and_sampling():
+    buf = replay_init(3, (2, 2))
+    for i in range(5):
+        buf = replay_insert(buf, jnp.full((2, 2), float(i)), jnp.float32(i))
+    assert int(buf.size) == 3 and int(buf.insert_pos) == 2
+    np.testing.assert_array_equal(np.sort(np.asarray(buf.rewards)), [2.0, 3.0, 4.0])  # oldest two overwritten
+    acts, rews = replay_sample(buf, jax.random.key(0), 500)
+    assert set(np.asarray(rews).tolist()) == {2.0, 3.0, 4.0}  # only filled slots, with replacement
+    np.testing.assert_array_equal(np.asarray(acts)[:, 0, 0], np.asarray(rews))
+    with pytest.raises(ValueError, match="capacity"):
+        replay_init(0, (2, 2))
+
+
+def test_replay_samples_only_filled_part():
+    buf = replay_insert(replay_init(100, (1, 1)), jnp.ones((1, 1)), jnp.float32(7.0))
+    _, rews = replay_sample(buf, jax.random.key(3), 64)
+    assert np.all(np.asarray(rews) == 7.0)
+
+
+def test_topk_keeps_best_distinct():
+    tk = topk_init(2, (1, 3))
+    assert np.all(np.asarray(topk_state(tk)) == 0)
+    codes = [jnp.eye(3)[i][None] for i in range(3)]
+    tk = topk_insert(tk, codes[0], jnp.float32(1.0), jnp.bool_(True))
+    np.testing.assert_allclose(topk_state(tk), [1, 0, 0])
+    tk = topk_insert(tk, codes[1], jnp.float32(3.0), jnp.bool_(True))
+    tk = topk_insert(tk, codes[1], jnp.float32(3.0), jnp.bool_(False))  # a repeat is not inserted again
+    np.testing.assert_allclose(topk_state(tk), [0.5, 0.5, 0])
+    tk = topk_insert(tk, codes[2], jnp.float32(2.0), jnp.bool_(True))  # evicts value 1.0
+    np.testing.assert_allclose(topk_state(tk), [0, 0.5, 0.5])
+    np.testing.assert_allclose(tk.values, [3.0, 2.0])
