@@ -179,7 +179,10 @@ def save_npz(table: NB201Table, path: str | os.PathLike) -> None:
 def load_npz(path: str | os.PathLike) -> NB201Table:
     """Load a table written by :func:`save_npz`."""
     try:
-        with np.load(path, allow_pickle=False) as z:
+        z_ctx = np.load(path, allow_pickle=False)
+        if not hasattr(z_ctx, "files"):
+            raise ValueError(f"NB201 table {path}: cannot read (not an .npz archive)")
+        with z_ctx as z:
             if "ops" not in z.files:
                 raise ValueError(f"NB201 table {path}: not an l2nas table (no 'ops' array)")
             acc = {}
@@ -190,6 +193,10 @@ def load_npz(path: str | os.PathLike) -> NB201Table:
             source = str(z["source"]) if "source" in z.files else str(path)
             return NB201Table(ops=z["ops"].astype(np.int32), acc=acc, source=source)
     except (OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
+        raise ValueError(f"NB201 table {path}: cannot read ({e})") from None
+    except ValueError as e:
+        if str(e).startswith("NB201 table"):
+            raise
         raise ValueError(f"NB201 table {path}: cannot read ({e})") from None
 
 
