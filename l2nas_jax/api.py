@@ -9,11 +9,12 @@ from typing import Any, Callable
 import numpy as np
 
 from l2nas_jax import methods
+from l2nas_jax.checkpoint import load_checkpoint, read_spec, save_checkpoint
 from l2nas_jax.envs import make_env
 from l2nas_jax.envs.base import Environment
 from l2nas_jax.provenance import provenance
 from l2nas_jax.results import SearchResult
-from l2nas_jax.runner import check_queries, run_batched, seed_keys
+from l2nas_jax.runner import abstract_run, check_queries, run_batched, seed_keys
 
 
 def build_env(
@@ -37,15 +38,35 @@ def run_method(
     config: Any = None,
     chunk: int | None = None,
     progress: Callable[[int], None] | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    resume: bool = False,
 ) -> SearchResult:
-    """Run one method on an already-built environment for ``seeds`` vmapped runs."""
+    """Run one method on an already-built environment for ``seeds`` vmapped runs.
+
+    With ``checkpoint``, the complete state is saved there after every ``chunk``
+    queries; ``resume=True`` continues from it and gives the same result as an
+    uninterrupted run.
+    """
     queries = check_queries(queries)
     if isinstance(config, dict) or config is None:
         config = methods.make_config(method, config)
     _, make = methods.get_method(method)
     searcher = make(env, config, queries)
     keys = seed_keys(seed, seeds)
-    _, traj, metrics, timing = run_batched(searcher, env, keys, queries, chunk=chunk, progress=progress)
+    spec = _run_spec(env, method, config, queries, seeds, seed)
+    on_chunk, start = None, None
+    if checkpoint is not None:
+        on_chunk = lambda st, out, n: save_checkpoint(checkpoint, st, out, n, spec)  # noqa: E731
+        if resume:
+            _, saved = read_spec(checkpoint)
+            if saved != spec:
+                diff = sorted(k for k in set(spec) | set(saved) if spec.get(k) != saved.get(k))
+                raise ValueError(f"checkpoint {checkpoint} is from a different run (differs in: {', '.join(diff)})")
+            start = load_checkpoint(checkpoint, *abstract_run(searcher, keys))
+    elif resume:
+        raise ValueError("resume=True needs a checkpoint path")
+    _, traj, metrics, timing = run_batched(searcher, env, keys, queries, chunk=chunk, progress=progress,
+                                           on_chunk=on_chunk, resume=start)
     final = np.asarray(traj.archs)[np.arange(seeds), np.asarray(traj.incumbent_index)[:, -1]]
     search_metric = f"{getattr(env, 'search_split', 'search')}"
     report_metric = f"{getattr(env, 'report_split', 'report')}"
@@ -66,6 +87,17 @@ def run_method(
         metrics=metrics,
         meta={**provenance(), **timing},
     )
+
+
+def _run_spec(env: Environment, method: str, config: Any, queries: int, seeds: int, seed: int) -> dict[str, Any]:
+    """What identifies a run (a checkpoint may only resume the same run); JSON-compatible."""
+    import json
+
+    return json.loads(json.dumps({
+        "method": method, "config": dataclasses.asdict(config), "queries": queries, "seeds": seeds, "seed": seed,
+        "space": env.name, "dataset": getattr(env, "dataset", ""), "noise_sigma": float(getattr(env, "noise_sigma", 0)),
+        "search_split": getattr(env, "search_split", ""), "report_split": getattr(env, "report_split", ""),
+    }))
 
 
 def search(

@@ -104,9 +104,30 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
+RUN_FILE, CHECKPOINT_FILE = "run.json", "checkpoint.npz"
+_RUN_KEYS = ("space", "dataset", "queries", "seeds", "seed", "table", "noise_sigma", "method", "config", "set",
+             "checkpoint_every")
+
+
+def _resume_args(args: argparse.Namespace) -> argparse.Namespace:
+    """Replace the run's arguments by those saved in ``--resume DIR/run.json``."""
+    run_file = Path(args.resume) / RUN_FILE
+    try:
+        saved = json.loads(run_file.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise CLIError(f"cannot resume from {args.resume}: {run_file} unreadable ({e})") from None
+    if not (Path(args.resume) / CHECKPOINT_FILE).exists():
+        raise CLIError(f"cannot resume from {args.resume}: no {CHECKPOINT_FILE} (the run finished or never saved)")
+    return argparse.Namespace(**{**vars(args), **saved, "out": args.resume})
+
+
 def cmd_search(args: argparse.Namespace) -> int:
-    from l2nas_jax import api, methods, plotting
+    from l2nas_jax import api, io, methods, plotting
     from l2nas_jax.runner import check_queries, progress_chunk
+
+    resuming = args.resume is not None
+    if resuming:
+        args = _resume_args(args)
 
     if args.space not in SPACES:
         raise CLIError(f"unknown search space {args.space!r}; valid: {', '.join(SPACES)}")
@@ -116,7 +137,14 @@ def cmd_search(args: argparse.Namespace) -> int:
     config = methods.make_config(args.method, method_overrides(args.method, args.config, args.set))
     env = api.build_env(args.space, args.dataset, table=args.table, noise_sigma=args.noise_sigma)
     files = ("results.json", "best_so_far.png")
-    out = prepare_out_dir(args.out, args.overwrite, files)
+    out = Path(args.out) if resuming else prepare_out_dir(args.out, args.overwrite, files)
+    checkpoint = None
+    if args.checkpoint_every:
+        if args.checkpoint_every < 1:
+            raise CLIError(f"--checkpoint-every must be >= 1, got {args.checkpoint_every}")
+        checkpoint = out / CHECKPOINT_FILE
+        if not resuming:
+            io.write_json(out / RUN_FILE, {k: getattr(args, k) for k in _RUN_KEYS})
     if env.search_split == env.report_split:
         print(f"note: this table has only {env.report_split} accuracy, so the search optimizes the metric it "
               f"reports; use the official NAS-Bench-201 file (--table) to search on validation accuracy.",
@@ -124,10 +152,13 @@ def cmd_search(args: argparse.Namespace) -> int:
     bar, update = _progress_bar(queries, f"{args.method} {args.dataset} x{args.seeds}", not args.no_progress)
     with bar:
         result = api.run_method(env, args.method, queries=queries, seeds=args.seeds, seed=args.seed,
-                                config=config, chunk=progress_chunk(queries), progress=update)
+                                config=config, progress=update, checkpoint=checkpoint, resume=resuming,
+                                chunk=args.checkpoint_every or progress_chunk(queries))
     print(result.table())
     result.save_json(out / files[0])
     plotting.save_curves_png({args.method: result}, out / files[1])
+    if checkpoint is not None:
+        checkpoint.unlink(missing_ok=True)  # the results are complete; nothing left to resume
     print(f"wrote {out / files[0]} and {out / files[1]} ({result.meta['wall_s']:.1f} s)")
     return 0
 
@@ -141,6 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="runs/search", help="output directory (default runs/search)")
     s.add_argument("--config", default=None, help="JSON file of method config overrides")
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config value")
+    s.add_argument("--checkpoint-every", type=int, default=0, metavar="K",
+                   help="save the complete search state to OUT/checkpoint.npz every K queries")
+    s.add_argument("--resume", default=None, metavar="DIR",
+                   help="continue the checkpointed run in DIR (its saved arguments are used)")
     s.set_defaults(func=cmd_search)
     try:
         from l2nas_jax import compare

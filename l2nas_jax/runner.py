@@ -43,15 +43,31 @@ class BatchedRun:
         self.init = jax.jit(jax.vmap(searcher.init))
         self._advance: dict[int, Callable] = {}
 
-    def advance(self, state: Any, start: int, length: int) -> tuple[Any, StepOutput]:
+    def _advance_fn(self, length: int) -> Callable:
         if length not in self._advance:
             self._advance[length] = jax.jit(
                 jax.vmap(functools.partial(self._scan, length=length), in_axes=(0, None))
             )
-        return self._advance[length](state, jnp.int32(start))
+        return self._advance[length]
+
+    def advance(self, state: Any, start: int, length: int) -> tuple[Any, StepOutput]:
+        return self._advance_fn(length)(state, jnp.int32(start))
 
     def _scan(self, state: Any, start: chex.Array, *, length: int) -> tuple[Any, StepOutput]:
         return scan_steps(self.searcher, state, start, length)
+
+
+def concat_outputs(outs: list[StepOutput]) -> StepOutput:
+    """Join per-chunk outputs along the query axis (axis 1, after the seed axis)."""
+    return jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=1), *outs) if len(outs) > 1 else outs[0]
+
+
+def abstract_run(searcher: Searcher, keys: jax.Array) -> tuple[Any, StepOutput]:
+    """Shapes/dtypes of the batched state and of one query's batched output (for restoring)."""
+    br = BatchedRun(searcher)
+    state = jax.eval_shape(br.init, keys)
+    out = jax.eval_shape(lambda s: br._advance_fn(1)(s, jnp.int32(0)), state)[1]
+    return state, out
 
 
 def shard_seeds(keys: jax.Array) -> jax.Array:
@@ -85,29 +101,39 @@ def run_batched(
     *,
     chunk: int | None = None,
     progress: Callable[[int], None] | None = None,
+    on_chunk: Callable[[Any, StepOutput, int], None] | None = None,
+    resume: tuple[Any, StepOutput, int] | None = None,
 ) -> tuple[Any, Trajectory, dict[str, np.ndarray], dict[str, float]]:
     """Run ``searcher`` from each key for ``queries`` queries.
 
     Returns the final (batched) searcher state, the trajectories as NumPy arrays
     (``[seeds, queries, ...]``), the stacked method metrics, and wall-clock timings.
-    ``progress(n)`` is called after each chunk with the number of queries done.
+    ``progress(n)`` is called after each chunk with the number of queries done;
+    ``on_chunk(state, outputs_so_far, n)`` too (for checkpoints); ``resume`` continues
+    from such a ``(state, outputs, n)`` -- the result is the same as an uninterrupted run.
     """
     queries = check_queries(queries)
     chunk = queries if chunk is None else max(1, min(int(chunk), queries))
     br = BatchedRun(searcher)
     t0 = time.perf_counter()
-    state = br.init(shard_seeds(keys))
-    outs: list[StepOutput] = []
-    done = 0
+    if resume is None:
+        state, outs, done = br.init(shard_seeds(keys)), [], 0
+    else:
+        state, prev, done = resume
+        state = jax.tree.map(shard_seeds, state)
+        outs = [prev] if done else []
     while done < queries:
         n = min(chunk, queries - done)
         state, out = br.advance(state, done, n)
         outs.append(out)
         done += n
+        if on_chunk is not None:
+            outs = [concat_outputs(outs)]
+            on_chunk(state, outs[0], done)
         if progress is not None:
             jax.block_until_ready(out.observed)
             progress(done)
-    out = jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=1), *outs) if len(outs) > 1 else outs[0]
+    out = concat_outputs(outs)
     traj = _trajectories(env, out.arch, out.observed)
     traj = jax.tree.map(np.asarray, jax.block_until_ready(traj))
     metrics = {k: np.asarray(v) for k, v in out.metrics.items()}
