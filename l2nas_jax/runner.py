@@ -57,6 +57,15 @@ class BatchedRun:
         return scan_steps(self.searcher, state, start, length)
 
 
+def check_finite(observed: np.ndarray) -> None:
+    """Refuse a run whose evaluator returned NaN/inf (a broken table, supernet or predictor)."""
+    bad = ~np.isfinite(observed)
+    if bad.any():
+        seed, query = np.argwhere(bad)[0]
+        raise ValueError(f"the evaluator returned a non-finite reward ({observed[seed, query]}) at query {query} "
+                         f"of run {seed} ({int(bad.sum())} such queries); check the table or evaluator")
+
+
 def concat_outputs(outs: list[StepOutput]) -> StepOutput:
     """Join per-chunk outputs along the query axis (axis 1, after the seed axis)."""
     return jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=1), *outs) if len(outs) > 1 else outs[0]
@@ -134,6 +143,7 @@ def run_batched(
             jax.block_until_ready(out.observed)
             progress(done)
     out = concat_outputs(outs)
+    check_finite(np.asarray(out.observed))
     traj = _trajectories(env, out.arch, out.observed)
     traj = jax.tree.map(np.asarray, jax.block_until_ready(traj))
     metrics = {k: np.asarray(v) for k, v in out.metrics.items()}
