@@ -48,7 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     datasets = [check_dataset(d) for d in parse_list(args.datasets, "dataset")]
     methods = check_methods(parse_list(args.methods, "method"))
     budgets = parse_budgets(args.budgets)
-    command = "python benchmarks/nb201_quality.py " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    given = sys.argv[1:] if argv is None else argv
+    command = "python benchmarks/nb201_quality.py " + " ".join(shlex.quote(a) for a in given)
     t0 = time.perf_counter()
     sections, per_dataset = [], {}
     for ds in datasets:

@@ -79,7 +79,7 @@ def method_overrides(method: str, config_file: str | None, sets: Sequence[str]) 
     return out
 
 
-def _progress_bar(total: int, desc: str, enabled: bool):
+def progress_bar(total: int, desc: str, enabled: bool):
     from tqdm.auto import tqdm
 
     bar = tqdm(total=total, desc=desc, unit="query", disable=not enabled, file=sys.stderr)
@@ -149,7 +149,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(f"note: this table has only {env.report_split} accuracy, so the search optimizes the metric it "
               f"reports; use the official NAS-Bench-201 file (--table) to search on validation accuracy.",
               file=sys.stderr)
-    bar, update = _progress_bar(queries, f"{args.method} {args.dataset} x{args.seeds}", not args.no_progress)
+    bar, update = progress_bar(queries, f"{args.method} {args.dataset} x{args.seeds}", not args.no_progress)
     with bar:
         result = api.run_method(env, args.method, queries=queries, seeds=args.seeds, seed=args.seed,
                                 config=config, progress=update, checkpoint=checkpoint, resume=resuming,

@@ -8,7 +8,8 @@ number of repeated queries.  The Markdown table, the terminal table and
 ``compare.json`` are all derived from the same per-seed curves (rounded to the
 table's 4 decimals), so every number in a table can be recomputed from the JSON.
 
-``add_compare_parser`` / ``cmd_compare`` implement ``l2nas compare``.
+``add_compare_parser`` / ``cmd_compare`` implement ``l2nas compare`` (wired in
+:mod:`l2nas_jax.cli`).  Importing this module does not import JAX.
 """
 
 from __future__ import annotations
@@ -17,28 +18,26 @@ import argparse
 import dataclasses
 import functools
 import os
-import sys
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from l2nas_jax import io, methods as methods_lib
-from l2nas_jax.api import build_env, run_method
-from l2nas_jax.envs.base import Environment
-from l2nas_jax.provenance import provenance
-from l2nas_jax.results import OPTIMUM_TOL, SearchResult
-from l2nas_jax.runner import check_queries
+from l2nas_jax import io
+
+if TYPE_CHECKING:  # the library modules load JAX; importing them lazily keeps ``l2nas --help`` fast
+    from l2nas_jax.envs.base import Environment
+    from l2nas_jax.results import SearchResult
 
 DEFAULT_METHODS: tuple[str, ...] = ("l2nas", "rea", "random", "reinforce")
 DEFAULT_BUDGETS: tuple[int, ...] = (50, 100, 200, 500, 1000)
-#: Decimals kept from the reported curves; the NB201 table itself has 4.
-CURVE_DECIMALS = 4
 FILES: tuple[str, ...] = ("compare.md", "compare.json", "best_so_far.png", "regret.png")
 
 
 def check_methods(names: Sequence[str]) -> tuple[str, ...]:
     """Validate a method list (known, non-empty, no duplicates, importable); ValueError otherwise."""
+    from l2nas_jax import methods as methods_lib
+
     names = tuple(names)
     if not names:
         raise ValueError("no methods given; valid: " + ", ".join(methods_lib.method_names()))
@@ -68,7 +67,9 @@ def clip_budgets(budgets: Sequence[int], queries: int) -> tuple[int, ...]:
 
 
 def exact_curves(result: SearchResult) -> np.ndarray:
-    """``float64[S, T]`` best-so-far reported curves rounded to :data:`CURVE_DECIMALS` (as written to JSON)."""
+    """``float64[S, T]`` best-so-far reported curves rounded to ``CURVE_DECIMALS`` (as written to JSON)."""
+    from l2nas_jax.results import CURVE_DECIMALS
+
     return np.round(np.asarray(result.curves, np.float64), CURVE_DECIMALS)
 
 
@@ -110,6 +111,8 @@ def summarize(
     wall_s: float = 0.0,
 ) -> MethodSummary:
     """Table row of one method from its ``[S, T]`` curves and per-seed repeat counts."""
+    from l2nas_jax.results import OPTIMUM_TOL
+
     curves = np.asarray(curves, np.float64)
     at = curves[:, np.asarray(budgets) - 1]
     hit = curves >= optimum - OPTIMUM_TOL
@@ -200,6 +203,9 @@ class ComparisonResult:
 
     def to_json(self, *, curves: bool = True) -> dict[str, Any]:
         """Everything needed to rebuild the tables: per-seed curves (or values at budgets) per method."""
+        from l2nas_jax.provenance import provenance
+        from l2nas_jax.results import OPTIMUM_TOL
+
         r = self.first
         runs = {}
         for m, res in self.results.items():
@@ -253,6 +259,8 @@ def resolve_env(
     noise_sigma: float = 0.0,
 ) -> Environment:
     """An environment, or one built from ``(space, dataset)`` with ``table`` / ``noise_sigma``."""
+    from l2nas_jax.api import build_env
+
     if isinstance(env, tuple):
         if len(env) != 2:
             raise ValueError(f"expected an environment or a (space, dataset) pair, got {env!r}")
@@ -286,6 +294,9 @@ def compare(
       >>> r = compare(("nb201", "cifar10"), ["rea", "random"], queries=50, seeds=2)  # doctest: +SKIP
       >>> print(r.table())  # doctest: +SKIP
     """
+    from l2nas_jax.api import run_method
+    from l2nas_jax.runner import check_queries
+
     names = check_methods(methods)
     queries = check_queries(queries)
     if not isinstance(seeds, (int, np.integer)) or isinstance(seeds, bool) or seeds < 1:
@@ -322,79 +333,54 @@ def parse_budgets(text: str) -> tuple[int, ...]:
         raise ValueError(f"budgets must be comma-separated positive integers, got {text!r}") from e
 
 
-def check_out_dir(path: str | os.PathLike, *, overwrite: bool) -> Path:
-    """Refuse an existing non-directory, or a non-empty directory unless ``overwrite``."""
-    out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {str(out)!r} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise ValueError(f"--out directory {str(out)!r} is not empty; pass --overwrite to write into it anyway")
-    return out
-
-
 def add_compare_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register ``compare`` on an ``argparse`` subparsers object (``func`` default: :func:`cmd_compare`)."""
+    """Register ``compare`` on the CLI's subparsers (same common flags as ``search``; ``func``: :func:`cmd_compare`)."""
+    from l2nas_jax.cli import add_common_args
+
     p = subparsers.add_parser(
         "compare",
-        help="run several search methods on the same environment and tabulate them",
+        help="run several methods on the same environment and seeds, and tabulate them",
         description="Run several search methods with the same seeds on one environment; print a table "
                     "(mean +- std of the best reported accuracy at each budget, runs that reached the optimum, "
-                    "repeats) and write compare.md, compare.json, best_so_far.png and regret.png to --out.",
+                    f"repeats) and write {', '.join(FILES)} to --out.",
     )
-    p.add_argument("--space", default="nb201", help="search space (default: nb201)")
-    p.add_argument("--dataset", default="cifar10", help="dataset (default: cifar10)")
-    p.add_argument("--queries", type=int, default=1000, help="queries per run (default: 1000)")
-    p.add_argument("--seeds", type=int, default=20, help="runs per method, vmapped (default: 20)")
-    p.add_argument("--seed", type=int, default=0, help="base seed; run i uses split(key(seed), seeds)[i]")
+    add_common_args(p)
     p.add_argument("--methods", default=",".join(DEFAULT_METHODS),
-                   help=f"comma-separated methods (default: {','.join(DEFAULT_METHODS)}; "
-                        f"valid: {','.join(methods_lib.method_names())})")
+                   help=f"comma-separated methods (default {','.join(DEFAULT_METHODS)})")
     p.add_argument("--budgets", default=",".join(map(str, DEFAULT_BUDGETS)),
-                   help="comma-separated query budgets for the table, clipped to --queries "
-                        f"(default: {','.join(map(str, DEFAULT_BUDGETS))})")
-    p.add_argument("--out", default=None, help="output directory (omit to only print the table)")
-    p.add_argument("--noise-sigma", type=float, default=0.0,
-                   help="Gaussian noise (accuracy points) on the search metric (default: 0)")
-    p.add_argument("--table", default=None, help="benchmark table file (default: the embedded NB201 table)")
-    p.add_argument("--overwrite", action="store_true", help="allow writing into a non-empty --out directory")
+                   help=f"comma-separated query budgets of the table, clipped to --queries "
+                        f"(default {','.join(map(str, DEFAULT_BUDGETS))})")
+    p.add_argument("--out", default="runs/compare", help="output directory (default runs/compare)")
     p.set_defaults(func=cmd_compare)
     return p
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    """``l2nas compare``: validate everything first, run, print the table, write the files; exit status."""
+    """``l2nas compare``: validate everything (and refuse a non-empty --out) before running; print; write."""
+    from l2nas_jax.api import build_env
+    from l2nas_jax.cli import CLIError, progress_bar, prepare_out_dir
+    from l2nas_jax.runner import check_queries, progress_chunk
+
+    names = check_methods(parse_list(args.methods, "method"))
+    queries = check_queries(args.queries)
+    budgets = clip_budgets(parse_budgets(args.budgets), queries)
+    if args.seeds < 1:
+        raise CLIError(f"--seeds must be >= 1, got {args.seeds}")
     try:
-        names = check_methods(parse_list(args.methods, "method"))
-        budgets = parse_budgets(args.budgets)
-        queries = check_queries(args.queries)
-        clip_budgets(budgets, queries)
-        if args.seeds < 1:
-            raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
-        out = None if args.out is None else check_out_dir(args.out, overwrite=args.overwrite)
         env = build_env(args.space, args.dataset, table=args.table, noise_sigma=args.noise_sigma)
-    except (ValueError, OSError) as e:
-        print(f"l2nas compare: error: {e}", file=sys.stderr)
-        return 2
+    except OSError as e:
+        raise CLIError(f"cannot load the table: {e}") from None
+    out = prepare_out_dir(args.out, args.overwrite, FILES)
+    bar, update = progress_bar(queries * len(names), f"{','.join(names)} {args.dataset} x{args.seeds}",
+                                not args.no_progress)
 
     def progress(method: str, done: int) -> None:
-        print(f"  {method}: {done}/{queries} queries", file=sys.stderr, flush=True)
+        update(names.index(method) * queries + done)
 
-    result = compare(env, names, queries=queries, seeds=args.seeds, seed=args.seed, budgets=budgets,
-                     progress=progress)
+    with bar:
+        result = compare(env, names, queries=queries, seeds=args.seeds, seed=args.seed, budgets=budgets,
+                         chunk=progress_chunk(queries), progress=progress)
     print(result.table())
-    if out is not None:
-        paths = result.save(out)
-        print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    paths = result.save(out)
+    print(f"wrote {', '.join(str(p) for p in paths.values())}")
     return 0
-
-
-def _main(argv: Sequence[str] | None = None) -> int:
-    """Stand-alone entry point (``python -m l2nas_jax.compare ...``) until the CLI wires it in."""
-    parser = argparse.ArgumentParser(prog="l2nas")
-    add_compare_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(_main())

@@ -46,6 +46,8 @@ def plot_curves(
             lo, hi = np.percentile(y, [25, 75], axis=0)
         else:
             lo, hi = y.mean(0) - y.std(0), y.mean(0) + y.std(0)
+        if regret:  # a log axis cannot show a band below zero
+            lo = np.maximum(lo, 1e-3)
         line = ax.plot(x, y.mean(0), label=f"{label} (n={y.shape[0]})")[0]
         ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
     ax.set_xscale("log")

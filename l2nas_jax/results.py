@@ -11,6 +11,8 @@ import numpy as np
 from l2nas_jax import io
 from l2nas_jax.trajectory import Trajectory
 
+#: Decimals kept for accuracies in JSON files (the table has 4).
+CURVE_DECIMALS = 4
 #: Two reported values closer than this count as equal (table values have 4 decimals).
 OPTIMUM_TOL = 1e-3
 
@@ -116,8 +118,8 @@ class SearchResult:
                     "best_report": float(self.best_report[s]),
                     "queries_to_best": int(self.queries_to_best[s]),
                     "repeats": int(self.repeats[s]),
-                    "curve": np.round(self.curves[s], 4).tolist(),
-                    "observed": np.round(np.asarray(t.observed)[s], 4).tolist(),
+                    "curve": np.round(self.curves[s], CURVE_DECIMALS).tolist(),
+                    "observed": np.round(np.asarray(t.observed)[s], CURVE_DECIMALS).tolist(),
                 }
                 for s in range(self.num_seeds)
             ],

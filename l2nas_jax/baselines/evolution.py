@@ -12,9 +12,10 @@ lines of ``exps/algos-v2/REA.py``: ``--ea_population 10 --ea_sample_size 3``).
 NASLib's defaults are larger (population 100, sample size 10,
 ``naslib/defaults/darts_defaults.yaml``); pass them as config overrides to compare.
 
-The population is a fixed-size ring buffer: member ``i`` is written at queries
-``i, i + P, i + 2P, ...``, so the slot written at query ``t`` (``t mod P``) always
-holds the oldest member, and no shape depends on the query index.
+The population is a fixed-size buffer with each member's arrival query: a new
+member goes into the empty slot, or else the slot of the oldest member (smallest
+arrival query), so no shape depends on the query index.  With the runner's
+consecutive query indices this is a ring buffer (slot ``t mod P``).
 """
 
 from __future__ import annotations
@@ -72,9 +73,10 @@ def make_rea(env: Environment, config: REAConfig, queries: int) -> Searcher:
         contestants = jax.random.randint(k_tour, (config.sample_size,), 0, pop)
         parent = state.archs[contestants[jnp.argmax(state.fitness[contestants])]]
         child = env.mutate(k_mut, parent)
-        arch = jnp.where(t < pop, env.random_arch(k_rand), child).astype(jnp.int32)
+        slot = jnp.argmin(state.born)  # an empty slot (born -1) first, else the oldest member
+        filling = state.born[slot] < 0
+        arch = jnp.where(filling, env.random_arch(k_rand), child).astype(jnp.int32)
         observed = jnp.asarray(env.evaluate(k_eval, arch), jnp.float32)
-        slot = t % pop  # the oldest member once the population is full
         state = state.replace(
             archs=state.archs.at[slot].set(arch),
             fitness=state.fitness.at[slot].set(observed),
