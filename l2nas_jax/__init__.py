@@ -26,7 +26,6 @@ _EXPORTS = {
     "Searcher": "l2nas_jax.searcher",
     "StepOutput": "l2nas_jax.searcher",
     "L2NASConfig": "l2nas_jax.agent.search",
-    "compare": "l2nas_jax.compare",
 }
 
 __all__ = sorted(_EXPORTS)
