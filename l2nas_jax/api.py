@@ -15,6 +15,7 @@ from l2nas_jax.envs.base import Environment
 from l2nas_jax.provenance import provenance
 from l2nas_jax.results import SearchResult
 from l2nas_jax.runner import abstract_run, check_queries, run_batched, seed_keys
+from l2nas_jax.trajectory import Trajectory
 
 
 def build_env(
@@ -67,9 +68,22 @@ def run_method(
         raise ValueError("resume=True needs a checkpoint path")
     _, traj, metrics, timing = run_batched(searcher, env, keys, queries, chunk=chunk, progress=progress,
                                            on_chunk=on_chunk, resume=start)
+    return make_result(env, method, config, traj, seed=seed, metrics=metrics, meta=timing)
+
+
+def make_result(
+    env: Environment,
+    method: str,
+    config: Any,
+    traj: Trajectory,
+    *,
+    seed: int,
+    metrics: dict[str, np.ndarray] | None = None,
+    meta: dict[str, Any] | None = None,
+) -> SearchResult:
+    """Wrap NumPy trajectories (``[seeds, queries, ...]``) of one method into a :class:`SearchResult`."""
+    seeds, queries = np.asarray(traj.observed).shape
     final = np.asarray(traj.archs)[np.arange(seeds), np.asarray(traj.incumbent_index)[:, -1]]
-    search_metric = f"{getattr(env, 'search_split', 'search')}"
-    report_metric = f"{getattr(env, 'report_split', 'report')}"
     noise = float(getattr(env, "noise_sigma", 0.0))
     return SearchResult(
         method=method,
@@ -79,13 +93,13 @@ def run_method(
         seed=seed,
         num_seeds=seeds,
         optimum=float(env.optimum),
-        search_metric=search_metric + (f" + N(0, {noise:g}^2) noise" if noise > 0 else ""),
-        report_metric=report_metric,
+        search_metric=getattr(env, "search_split", "search") + (f" + N(0, {noise:g}^2) noise" if noise > 0 else ""),
+        report_metric=getattr(env, "report_split", "report"),
         trajectory=traj,
         best_archs=[env.arch_to_string(a) for a in final],
         config={"method": method, **dataclasses.asdict(config), "noise_sigma": noise},
-        metrics=metrics,
-        meta={**provenance(), **timing},
+        metrics=metrics or {},
+        meta={**provenance(), **(meta or {})},
     )
 
 

@@ -177,12 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--resume", default=None, metavar="DIR",
                    help="continue the checkpointed run in DIR (its saved arguments are used)")
     s.set_defaults(func=cmd_search)
-    try:
-        from l2nas_jax import compare
-    except ImportError:
-        compare = None
-    if compare is not None:
-        compare.add_compare_parser(sub)
+    from l2nas_jax import compare, sweep
+
+    compare.add_compare_parser(sub)
+    sweep.add_sweep_parser(sub)
     return p
 
 
