@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -196,6 +197,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("l2nas: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # noqa: BLE001 -- one line, not a JAX traceback; L2NAS_DEBUG=1 shows it
+        if os.environ.get("L2NAS_DEBUG"):
+            raise
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        print(f"l2nas: internal error: {type(e).__name__}: {msg} (set L2NAS_DEBUG=1 for the traceback)",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
