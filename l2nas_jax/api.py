@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from l2nas_jax import methods
+from l2nas_jax import methods, repeats
 from l2nas_jax.checkpoint import load_checkpoint, read_spec, save_checkpoint
 from l2nas_jax.envs import make_env
 from l2nas_jax.envs.base import Environment
@@ -41,20 +41,24 @@ def run_method(
     progress: Callable[[int], None] | None = None,
     checkpoint: str | os.PathLike | None = None,
     resume: bool = False,
+    free_repeats: bool = False,
 ) -> SearchResult:
     """Run one method on an already-built environment for ``seeds`` vmapped runs.
 
     With ``checkpoint``, the complete state is saved there after every ``chunk``
     queries; ``resume=True`` continues from it and gives the same result as an
-    uninterrupted run.
+    uninterrupted run.  ``free_repeats=True`` serves repeated architectures from a
+    cache without spending budget (:mod:`l2nas_jax.repeats`); by default every query counts.
     """
     queries = check_queries(queries)
     if isinstance(config, dict) or config is None:
         config = methods.make_config(method, config)
     _, make = methods.get_method(method)
     searcher = make(env, config, queries)
+    if free_repeats:
+        searcher = repeats.free_repeats(searcher, env)
     keys = seed_keys(seed, seeds)
-    spec = _run_spec(env, method, config, queries, seeds, seed)
+    spec = {**_run_spec(env, method, config, queries, seeds, seed), "free_repeats": free_repeats}
     on_chunk, start = None, None
     if checkpoint is not None:
         on_chunk = lambda st, out, n: save_checkpoint(checkpoint, st, out, n, spec)  # noqa: E731
@@ -68,7 +72,8 @@ def run_method(
         raise ValueError("resume=True needs a checkpoint path")
     _, traj, metrics, timing = run_batched(searcher, env, keys, queries, chunk=chunk, progress=progress,
                                            on_chunk=on_chunk, resume=start)
-    return make_result(env, method, config, traj, seed=seed, metrics=metrics, meta=timing)
+    return make_result(env, method, config, traj, seed=seed, metrics=metrics,
+                       meta={**timing, "free_repeats": free_repeats})
 
 
 def make_result(
@@ -127,6 +132,7 @@ def search(
     noise_sigma: float = 0.0,
     chunk: int | None = None,
     progress: Callable[[int], None] | None = None,
+    free_repeats: bool = False,
 ) -> SearchResult:
     """Search ``space``/``dataset`` with ``method`` (default L2NAS) for ``seeds`` runs at once.
 
@@ -138,4 +144,4 @@ def search(
     """
     env = build_env(space, dataset, table=table, noise_sigma=noise_sigma)
     return run_method(env, method, queries=queries, seeds=seeds, seed=seed, config=config, chunk=chunk,
-                      progress=progress)
+                      progress=progress, free_repeats=free_repeats)

@@ -101,13 +101,15 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="base seed; run i uses split(key(seed), seeds)[i]")
     p.add_argument("--table", default=None, help="NB201 table: .csv, .npz, or the official .pth (default: embedded)")
     p.add_argument("--noise-sigma", type=float, default=0.0, help="Gaussian noise (accuracy points) on the search metric")
+    p.add_argument("--free-repeats", action="store_true",
+                   help="serve repeated architectures from a cache without spending budget (all methods alike)")
     p.add_argument("--overwrite", action="store_true", help="replace results in a non-empty --out directory")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
 RUN_FILE, CHECKPOINT_FILE = "run.json", "checkpoint.npz"
 _RUN_KEYS = ("space", "dataset", "queries", "seeds", "seed", "table", "noise_sigma", "method", "config", "set",
-             "checkpoint_every")
+             "checkpoint_every", "free_repeats")
 
 
 def _resume_args(args: argparse.Namespace) -> argparse.Namespace:
@@ -154,6 +156,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     with bar:
         result = api.run_method(env, args.method, queries=queries, seeds=args.seeds, seed=args.seed,
                                 config=config, progress=update, checkpoint=checkpoint, resume=resuming,
+                                free_repeats=args.free_repeats,
                                 chunk=args.checkpoint_every or progress_chunk(queries))
     print(result.table())
     result.save_json(out / files[0])

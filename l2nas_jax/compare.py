@@ -174,7 +174,9 @@ class ComparisonResult:
         r = self.first
         return (f"{r.space} / {r.dataset}: {r.queries} queries x {r.num_seeds} seeds (seed {r.seed}); "
                 f"search metric: {r.search_metric}; reported: {r.report_metric} accuracy (%), "
-                f"table optimum {r.optimum:.2f}; mean ± std over seeds")
+                f"table optimum {r.optimum:.2f}; mean ± std over seeds; "
+                + ("repeated architectures served from a cache (free)" if r.meta.get("free_repeats")
+                   else "every query counts, repeats included"))
 
     def rows(self) -> list[list[str]]:
         return [self.summaries[m].cells() for m in self.methods]
@@ -283,6 +285,7 @@ def compare(
     noise_sigma: float = 0.0,
     chunk: int | None = None,
     progress: Callable[[str, int], None] | None = None,
+    free_repeats: bool = False,
 ) -> ComparisonResult:
     """Run each method for ``seeds`` vmapped runs of ``queries`` queries on the same environment.
 
@@ -311,7 +314,7 @@ def compare(
     for m in names:
         cb = None if progress is None else functools.partial(progress, m)
         results[m] = run_method(env, m, queries=queries, seeds=int(seeds), seed=seed, config=configs.get(m),
-                                chunk=chunk, progress=cb)
+                                chunk=chunk, progress=cb, free_repeats=free_repeats)
     return ComparisonResult.build(results, budgets)
 
 
@@ -379,7 +382,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     with bar:
         result = compare(env, names, queries=queries, seeds=args.seeds, seed=args.seed, budgets=budgets,
-                         chunk=progress_chunk(queries), progress=progress)
+                         chunk=progress_chunk(queries), progress=progress, free_repeats=args.free_repeats)
     print(result.table())
     paths = result.save(out)
     print(f"wrote {', '.join(str(p) for p in paths.values())}")

@@ -76,10 +76,12 @@ def sweep(
     base: Any = None,
     budgets: Sequence[int] = (50, 100, 200, 500, 1000),
     progress: Any = None,
+    free_repeats: bool = False,
 ):
     """Run L2NAS for every grid point x seed; returns a ``compare.ComparisonResult`` (one row per point)."""
     import jax
 
+    from l2nas_jax import repeats
     from l2nas_jax.agent.search import L2NASConfig, make_l2nas
     from l2nas_jax.api import make_result
     from l2nas_jax.compare import ComparisonResult
@@ -106,6 +108,8 @@ def sweep(
 
         def run_one(values, key, cfg_static=cfg_static):
             searcher = make_l2nas(env, _with_values(cfg_static, values), queries)
+            if free_repeats:
+                searcher = repeats.free_repeats(searcher, env)
             return run_searcher(searcher, key, queries)[1]
 
         run = jax.jit(jax.vmap(jax.vmap(run_one, in_axes=(None, 0)), in_axes=(0, None)))
@@ -115,7 +119,8 @@ def sweep(
         trajs = jax.tree.map(np.asarray, trajectories(env, archs, observed))
         for j, i in enumerate(group):
             traj = jax.tree.map(lambda x: x[j], trajs)
-            results[_label(points[i])] = make_result(env, "l2nas", configs[i], traj, seed=seed)
+            results[_label(points[i])] = make_result(env, "l2nas", configs[i], traj, seed=seed,
+                                                     meta={"free_repeats": free_repeats})
         if progress is not None:
             progress(len(results), len(points))
     return ComparisonResult.build(results, budgets)
@@ -164,7 +169,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     n_points = int(np.prod([len(v) for v in grid.values()]))
     print(f"sweeping {n_points} grid point(s) x {args.seeds} seeds x {args.queries} queries", flush=True)
     result = sweep(env, grid, queries=args.queries, seeds=args.seeds, seed=args.seed, budgets=budgets,
-                   progress=None if args.no_progress else functools.partial(_report, n=n_points))
+                   progress=None if args.no_progress else functools.partial(_report, n=n_points),
+                   free_repeats=args.free_repeats)
     print(result.table())
     paths = save_sweep(result, out)
     print(f"wrote {', '.join(str(p) for p in paths.values())}")

@@ -58,9 +58,11 @@ def test_random_search_matches_numpy_reference(env, runs):
     rep = np.asarray(env.report_acc, np.float64)
     r = runs["random"]
     for s, key in enumerate(seed_keys(SEED, SEEDS)):
-        archs = np.stack([
-            np.asarray(env.random_arch(jax.random.split(jax.random.fold_in(key, t), 2)[0])) for t in range(QUERIES)
-        ])
+        draws = []
+        for _ in range(QUERIES):  # each query splits the state key into (next key, arch key, eval key)
+            key, k_arch, _ = jax.random.split(key, 3)
+            draws.append(np.asarray(env.random_arch(k_arch)))
+        archs = np.stack(draws)
         codes = (archs * RADIX).sum(1)
         obs = acc[codes]
         incumbent = [int(np.argmax(obs[: t + 1])) for t in range(QUERIES)]  # argmax: ties keep the earlier

@@ -95,3 +95,15 @@ def test_invalid_config_values_raise():
         L2NASConfig(tau=1.5)
     with pytest.raises(ValueError, match="critic_input"):
         L2NASConfig(critic_input="bogus")
+
+
+def test_free_repeats_option_removes_repeats_for_any_method(cifar10_env):
+    """With free repeats, no counted query is a repeat (for L2NAS and REA alike); by default they count."""
+    for method, cfg in (("l2nas", {"actor_hidden": (16,), "critic_hidden": (16,), "batch_size": 8,
+                                   "eps_decay_fraction": 0.2}), ("rea", None)):
+        counted = run_method(cifar10_env, method, queries=300, seeds=2, seed=1, config=cfg)
+        free = run_method(cifar10_env, method, queries=300, seeds=2, seed=1, config=cfg, free_repeats=True)
+        assert counted.repeats.sum() > 0, method
+        assert free.repeats.sum() == 0, method
+        assert free.metrics["proposals"].max() > 1  # repeats were proposed, then skipped
+        assert free.meta["free_repeats"] and not counted.meta["free_repeats"]

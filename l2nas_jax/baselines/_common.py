@@ -1,8 +1,8 @@
 """Helpers shared by the baselines: per-query keys and config validation.
 
-Every baseline keeps one PRNG key in its state and derives the keys of query ``t``
-as ``split(fold_in(key, t), n)``, so a step needs no key threading and a run is
-reproducible from its init key alone.
+Every baseline keeps one PRNG key in its state and splits it at every step
+(:func:`next_keys`), so a run is reproducible from its init key alone and a step
+repeated at the same query index (see :mod:`l2nas_jax.repeats`) draws new numbers.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ import chex
 import jax
 
 
-def query_keys(key: chex.PRNGKey, t: chex.Array, num: int) -> jax.Array:
-    """``num`` independent keys for query ``t`` of the run started from ``key``."""
-    return jax.random.split(jax.random.fold_in(key, t), num)
+def next_keys(key: chex.PRNGKey, num: int) -> tuple[jax.Array, jax.Array]:
+    """``(key for the next step, num keys for this step)`` from one split of ``key``."""
+    keys = jax.random.split(key, num + 1)
+    return keys[0], keys[1:]
 
 
 def check_positive_int(owner: str, name: str, value: object) -> None:

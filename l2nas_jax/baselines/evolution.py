@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from l2nas_jax.baselines._common import check_positive_int, query_keys
+from l2nas_jax.baselines._common import check_positive_int, next_keys
 from l2nas_jax.envs.base import Environment
 from l2nas_jax.searcher import Searcher, StepOutput
 
@@ -69,7 +69,7 @@ def make_rea(env: Environment, config: REAConfig, queries: int) -> Searcher:
 
     def step(state: REAState, t: chex.Array) -> tuple[REAState, StepOutput]:
         t = jnp.asarray(t, jnp.int32)
-        k_rand, k_tour, k_mut, k_eval = query_keys(state.key, t, 4)
+        key, (k_rand, k_tour, k_mut, k_eval) = next_keys(state.key, 4)
         contestants = jax.random.randint(k_tour, (config.sample_size,), 0, pop)
         parent = state.archs[contestants[jnp.argmax(state.fitness[contestants])]]
         child = env.mutate(k_mut, parent)
@@ -81,6 +81,7 @@ def make_rea(env: Environment, config: REAConfig, queries: int) -> Searcher:
             archs=state.archs.at[slot].set(arch),
             fitness=state.fitness.at[slot].set(observed),
             born=state.born.at[slot].set(t),
+            key=key,
         )
         return state, StepOutput(arch=arch, observed=observed, metrics={"population_best": jnp.max(state.fitness)})
 

@@ -12,7 +12,7 @@ import chex
 import jax
 from flax import struct
 
-from l2nas_jax.baselines._common import query_keys
+from l2nas_jax.baselines._common import next_keys
 from l2nas_jax.envs.base import Environment
 from l2nas_jax.searcher import Searcher, StepOutput
 
@@ -24,7 +24,7 @@ class RandomSearchConfig:
 
 @struct.dataclass
 class RandomSearchState:
-    """Only the run's key: query ``t`` uses ``split(fold_in(key, t), 2)`` = (arch key, eval key)."""
+    """Only the key: each query splits it into (next key, arch key, eval key)."""
 
     key: jax.Array
 
@@ -37,8 +37,8 @@ def make_random_search(env: Environment, config: RandomSearchConfig, queries: in
         return RandomSearchState(key=key)
 
     def step(state: RandomSearchState, t: chex.Array) -> tuple[RandomSearchState, StepOutput]:
-        k_arch, k_eval = query_keys(state.key, t, 2)
+        key, (k_arch, k_eval) = next_keys(state.key, 2)
         arch = env.random_arch(k_arch)
-        return state, StepOutput(arch=arch, observed=env.evaluate(k_eval, arch), metrics={})
+        return state.replace(key=key), StepOutput(arch=arch, observed=env.evaluate(k_eval, arch), metrics={})
 
     return Searcher(init=init, step=step)

@@ -31,7 +31,7 @@ from l2nas_jax.baselines._common import (
     check_nonnegative_float,
     check_positive_float,
     check_unit_interval,
-    query_keys,
+    next_keys,
 )
 from l2nas_jax.envs.base import Environment
 from l2nas_jax.searcher import Searcher, StepOutput
@@ -88,7 +88,7 @@ def make_reinforce(env: Environment, config: ReinforceConfig, queries: int) -> S
                               key=k_run)
 
     def step(state: ReinforceState, t: chex.Array) -> tuple[ReinforceState, StepOutput]:
-        k_sample, k_eval = query_keys(state.key, t, 2)
+        key, (k_sample, k_eval) = next_keys(state.key, 2)
         choice = jax.random.categorical(k_sample, state.logits, axis=-1)
         arch = env.discretize(jax.nn.one_hot(choice, cols, dtype=jnp.float32))
         observed = jnp.asarray(env.evaluate(k_eval, arch), jnp.float32)
@@ -102,7 +102,7 @@ def make_reinforce(env: Environment, config: ReinforceConfig, queries: int) -> S
         probs = jax.nn.softmax(state.logits, axis=-1)
         entropy = -(probs * jnp.log(probs)).sum(-1).mean()
         state = state.replace(logits=optax.apply_updates(state.logits, updates), opt_state=opt_state,
-                              baseline_num=num, baseline_den=den)
+                              baseline_num=num, baseline_den=den, key=key)
         metrics = {"baseline": baseline, "advantage": advantage, "entropy": entropy}
         return state, StepOutput(arch=arch, observed=observed, metrics=metrics)
 
