@@ -9,9 +9,9 @@ from flax.training.train_state import TrainState
 
 from l2nas_jax.agent.losses import quantile_loss
 from l2nas_jax.agent.networks import Critic
-from l2nas_jax.agent.replay import replay_init, replay_insert, replay_sample
+from l2nas_jax.agent.replay import replay_init, replay_insert, replay_normalize, replay_sample
 from l2nas_jax.agent.schedules import cosine_epsilon, num_updates
-from l2nas_jax.agent.topk import topk_init, topk_insert, topk_state
+from l2nas_jax.agent.topk import topk_filled, topk_init, topk_insert, topk_state
 
 
 @pytest.mark.parametrize("jit", [False, True])
@@ -91,14 +91,32 @@ def test_replay_samples_only_filled_part():
 
 
 def test_topk_keeps_best_distinct():
-    tk = topk_init(2, (1, 3))
-    assert np.all(np.asarray(topk_state(tk)) == 0)
+    tk = topk_init(2, (1, 3), (1,))
+    assert np.all(np.asarray(topk_state(tk)) == 0) and int(topk_filled(tk)) == 0
     codes = [jnp.eye(3)[i][None] for i in range(3)]
-    tk = topk_insert(tk, codes[0], jnp.float32(1.0), jnp.bool_(True))
+    arch = [jnp.array([i]) for i in range(3)]
+    tk = topk_insert(tk, codes[0], arch[0], jnp.float32(1.0), jnp.bool_(True))
     np.testing.assert_allclose(topk_state(tk), [1, 0, 0])
-    tk = topk_insert(tk, codes[1], jnp.float32(3.0), jnp.bool_(True))
-    tk = topk_insert(tk, codes[1], jnp.float32(3.0), jnp.bool_(False))  # a repeat is not inserted again
+    tk = topk_insert(tk, codes[1], arch[1], jnp.float32(3.0), jnp.bool_(True))
+    tk = topk_insert(tk, codes[1], arch[1], jnp.float32(3.0), jnp.bool_(False))  # a repeat is not inserted again
     np.testing.assert_allclose(topk_state(tk), [0.5, 0.5, 0])
-    tk = topk_insert(tk, codes[2], jnp.float32(2.0), jnp.bool_(True))  # evicts value 1.0
+    tk = topk_insert(tk, codes[2], arch[2], jnp.float32(2.0), jnp.bool_(True))  # evicts value 1.0
     np.testing.assert_allclose(topk_state(tk), [0, 0.5, 0.5])
     np.testing.assert_allclose(tk.values, [3.0, 2.0])
+    np.testing.assert_array_equal(tk.archs[:, 0], [1, 2])  # archs move with their values
+    assert int(topk_filled(tk)) == 2
+
+
+def test_rank_and_standardized_rewards():
+    buf = replay_init(8, (1, 1))
+    for r in [0.9, 0.5, 0.7, 0.7]:
+        buf = replay_insert(buf, jnp.zeros((1, 1)), jnp.float32(r))
+    sample = jnp.array([0.5, 0.7, 0.9, 1.0])
+    # empirical CDF among the 4 filled rewards (ties count half), centred: (less + eq/2)/4 - 0.5
+    np.testing.assert_allclose(replay_normalize(buf, sample, "rank"), [-0.375, 0.0, 0.375, 0.5], atol=1e-6)
+    filled = np.array([0.9, 0.5, 0.7, 0.7])
+    np.testing.assert_allclose(replay_normalize(buf, sample, "standardize"),
+                               (np.asarray(sample) - filled.mean()) / filled.std(), atol=1e-5)
+    np.testing.assert_array_equal(replay_normalize(buf, sample, "none"), sample)
+    with pytest.raises(ValueError, match="unknown reward normalization"):
+        replay_normalize(buf, sample, "bogus")

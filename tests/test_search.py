@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pytest
 
-from l2nas_jax.agent.search import L2NASConfig, make_l2nas
+from l2nas_jax.agent.search import LITERAL_PAPER_CONFIG, L2NASConfig, make_l2nas
 from l2nas_jax.api import run_method
 from l2nas_jax.runner import run_batched, seed_keys
 from l2nas_jax.searcher import run_searcher
@@ -72,7 +72,8 @@ def test_step_is_traced_not_iterated(cifar10_env):
 
 
 def test_epsilon_decays_over_configured_fraction(cifar10_env):
-    cfg = L2NASConfig(actor_hidden=(16,), critic_hidden=(16,), eps_decay_fraction=0.5, batch_size=8)
+    cfg = L2NASConfig(actor_hidden=(16,), critic_hidden=(16,), eps_decay_steps=0, eps_decay_fraction=0.5,
+                      batch_size=8)
     _, _, m, _ = _run(cifar10_env, seed_keys(0, 1), queries=40, cfg=cfg)
     eps = m["epsilon"][0]
     assert eps[0] == pytest.approx(1.0) and np.all(np.diff(eps[:20]) < 0) and np.all(eps[20:] == 0)
@@ -99,11 +100,28 @@ def test_invalid_config_values_raise():
 
 def test_free_repeats_option_removes_repeats_for_any_method(cifar10_env):
     """With free repeats, no counted query is a repeat (for L2NAS and REA alike); by default they count."""
-    for method, cfg in (("l2nas", {"actor_hidden": (16,), "critic_hidden": (16,), "batch_size": 8,
-                                   "eps_decay_fraction": 0.2}), ("rea", None)):
+    literal = {**LITERAL_PAPER_CONFIG, "actor_hidden": (16,), "critic_hidden": (16,), "batch_size": 8,
+               "eps_decay_fraction": 0.2}
+    for method, cfg in (("l2nas", literal), ("rea", None)):
         counted = run_method(cifar10_env, method, queries=300, seeds=2, seed=1, config=cfg)
         free = run_method(cifar10_env, method, queries=300, seeds=2, seed=1, config=cfg, free_repeats=True)
         assert counted.repeats.sum() > 0, method
         assert free.repeats.sum() == 0, method
         assert free.metrics["proposals"].max() > 1  # repeats were proposed, then skipped
         assert free.meta["free_repeats"] and not counted.meta["free_repeats"]
+
+
+def test_default_never_repeats_and_mostly_follows_the_critic(cifar10_env):
+    r = run_method(cifar10_env, "l2nas", queries=300, seeds=2, seed=3)
+    assert r.repeats.sum() == 0
+    explore = r.metrics["explore"]
+    assert explore[:, 0].all() and explore[:, 100:].sum() == 0  # epsilon warm-up over the first 40 queries only
+
+
+def test_literal_paper_config_runs_as_described(cifar10_env):
+    cfg = L2NASConfig(**{**LITERAL_PAPER_CONFIG, "actor_hidden": (16,), "critic_hidden": (16,)})
+    _, _, m, _ = _run(cifar10_env, seed_keys(0, 1), queries=100, cfg=cfg)
+    eps = m["epsilon"][0]
+    assert eps[0] == pytest.approx(1.0) and eps[50] == pytest.approx(0.5, abs=0.02)  # cosine over the whole run
+    assert m["updates"][0, 99] == 3  # min(10, 1 + 100 // 50)
+    assert m["from_actor"][0][~m["explore"][0]].all()  # the pool is the single actor proposal

@@ -13,7 +13,7 @@ from flax.training.train_state import TrainState
 
 from l2nas_jax.agent.losses import actor_loss, quantile_loss
 from l2nas_jax.agent.networks import Actor, Critic
-from l2nas_jax.agent.replay import ReplayState, replay_sample
+from l2nas_jax.agent.replay import ReplayState, replay_normalize, replay_sample
 
 
 @struct.dataclass
@@ -32,9 +32,10 @@ def agent_init(
     critic_hidden: tuple[int, ...],
     actor_lr: float,
     critic_lr: float,
+    actor_out: str = "sigmoid",
 ) -> AgentState:
     k_actor, k_critic = jax.random.split(key)
-    actor, critic = Actor(alpha_shape, actor_hidden), Critic(critic_hidden)
+    actor, critic = Actor(alpha_shape, actor_hidden, actor_out), Critic(critic_hidden)
     state_dim = alpha_shape[0] * alpha_shape[1]
     a_params = actor.init(k_actor, jnp.zeros((state_dim,)))
     c_params = critic.init(k_critic, jnp.zeros(alpha_shape))
@@ -66,7 +67,7 @@ def make_update(*, tau: float) -> Callable[[AgentState, chex.Array, chex.Array, 
     return update
 
 
-def make_learn(*, tau: float, batch_size: int):
+def make_learn(*, tau: float, batch_size: int, reward_norm: str = "none"):
     """``learn(agent, buffer, state, key, n) -> (agent, mean [critic, actor] loss)``: n updates in a loop.
 
     ``n`` depends only on the query index, so under a seed ``vmap`` it stays
@@ -78,6 +79,7 @@ def make_learn(*, tau: float, batch_size: int):
         def body(i, carry):
             agent, loss_sum = carry
             actions, rewards = replay_sample(buf, jax.random.fold_in(key, i), batch_size)
+            rewards = replay_normalize(buf, rewards, reward_norm)
             agent, losses = update(agent, actions, rewards, state)
             return agent, loss_sum + losses
 

@@ -24,16 +24,21 @@ class MLP(nn.Module):
 
 
 class Actor(nn.Module):
-    """State (flattened top-k one-hot mean) -> continuous architecture alpha in [0, 1]."""
+    """State (flattened top-k one-hot mean) -> continuous architecture alpha in [0, 1].
+
+    ``out="sigmoid"`` (paper): independent sigmoids; ``out="softmax"``: a softmax per
+    row, so alpha lies on the simplex of the one-hot encodings (no saturated ties).
+    """
 
     alpha_shape: tuple[int, int]
     hidden: Sequence[int] = (128, 128, 128)
+    out: str = "sigmoid"
 
     @nn.compact
     def __call__(self, state: jnp.ndarray) -> jnp.ndarray:
         rows, cols = self.alpha_shape
-        out = MLP(self.hidden, rows * cols, nn.sigmoid)(state)
-        return out.reshape(state.shape[:-1] + (rows, cols))
+        logits = MLP(self.hidden, rows * cols)(state).reshape(state.shape[:-1] + (rows, cols))
+        return nn.softmax(logits, axis=-1) if self.out == "softmax" else nn.sigmoid(logits)
 
 
 class Critic(nn.Module):

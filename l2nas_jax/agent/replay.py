@@ -47,3 +47,25 @@ def replay_sample(buf: ReplayState, key: chex.PRNGKey, batch_size: int) -> tuple
     """``batch_size`` (action, reward) pairs uniformly with replacement from the filled part."""
     idx = jax.random.randint(key, (batch_size,), 0, jnp.maximum(buf.size, 1))
     return buf.actions[idx], buf.rewards[idx]
+
+
+def replay_normalize(buf: ReplayState, rewards: chex.Array, mode: str) -> chex.Array:
+    """Rewards relative to the buffer's filled part.
+
+    ``"none"``: unchanged; ``"standardize"``: (r - mean) / std; ``"rank"``: empirical
+    CDF of r among the buffer's rewards, centred to [-0.5, 0.5] (robust to the long
+    low tail and to the narrow band raw acc/max_acc rewards occupy).
+    """
+    if mode == "none":
+        return rewards
+    valid = jnp.arange(buf.rewards.shape[0]) < buf.size
+    n = jnp.maximum(buf.size, 1).astype(jnp.float32)
+    if mode == "standardize":
+        mean = jnp.sum(jnp.where(valid, buf.rewards, 0.0)) / n
+        var = jnp.sum(jnp.where(valid, (buf.rewards - mean) ** 2, 0.0)) / n
+        return (rewards - mean) / jnp.sqrt(var + 1e-8)
+    if mode == "rank":
+        less = jnp.sum(valid[None, :] & (buf.rewards[None, :] < rewards[:, None]), axis=1)
+        eq = jnp.sum(valid[None, :] & (buf.rewards[None, :] == rewards[:, None]), axis=1)
+        return (less + 0.5 * eq) / n - 0.5
+    raise ValueError(f"unknown reward normalization {mode!r}")
