@@ -1,6 +1,8 @@
 """Speed of the NB201 L2NAS search on this machine.
 
-Measures (one process, so the figures are comparable as ratios):
+Measures (one process, so the figures are comparable as ratios), for the default
+config and for the paper's literal config (``LITERAL_PAPER_CONFIG``: up to 10
+updates of 3x128 networks per query, so the run is dominated by the updates):
   * a 1000-query single-seed run: compile time and run time (after compile);
   * 16 seeds vmapped (seed axis sharded over the CPU cores): run time, per-seed cost;
   * queries/s, and the minibatch updates' effective GFLOP/s (FLOPs of one update from
@@ -30,7 +32,7 @@ import numpy as np  # noqa: E402
 
 from l2nas_jax import io  # noqa: E402
 from l2nas_jax.agent.learner import agent_init, make_update  # noqa: E402
-from l2nas_jax.agent.search import L2NASConfig, make_l2nas  # noqa: E402
+from l2nas_jax.agent.search import LITERAL_PAPER_CONFIG, L2NASConfig, make_l2nas  # noqa: E402
 from l2nas_jax.api import build_env  # noqa: E402
 from l2nas_jax.provenance import provenance  # noqa: E402
 from l2nas_jax.runner import seed_keys, shard_seeds  # noqa: E402
@@ -72,6 +74,38 @@ def update_flops(cfg: L2NASConfig, alpha_shape: tuple[int, int]) -> float:
     return float(cost["flops"])
 
 
+def bench_config(name: str, env, cfg: L2NASConfig, a: argparse.Namespace, mm1: float, mmb: float) -> dict:
+    """Single-seed and sweep timings of one config, with the updates' GFLOP/s ratios to the matmul reference."""
+    searcher = make_l2nas(env, cfg, a.queries)
+    run = jax.jit(jax.vmap(functools.partial(run_searcher, searcher, queries=a.queries)))
+    flops_per_update = update_flops(cfg, env.alpha_shape)
+    res: dict = {"config": dataclasses.asdict(cfg), "flops_per_update": flops_per_update}
+    for label, n in (("single", 1), ("sweep", a.seeds)):
+        keys = shard_seeds(seed_keys(a.seed, n))
+        t = time.perf_counter()
+        compiled = run.lower(keys).compile()
+        compile_s = time.perf_counter() - t
+        run_s = timed(compiled, keys, repeats=a.repeats)
+        _, steps = compiled(keys)
+        updates = int(np.asarray(steps.metrics["updates"]).sum())
+        gflops = updates * flops_per_update / run_s / 1e9
+        res[label] = {"seeds": n, "compile_s": round(compile_s, 3), "run_s": round(run_s, 3),
+                      "per_seed_s": round(run_s / n, 3), "queries_per_s": round(n * a.queries / run_s, 1),
+                      "updates": updates, "update_gflops": round(gflops, 2)}
+        print(f"{name:>8} {label:>6}: {n:>2} seed(s) x {a.queries} "
+              f"queries  compile {compile_s:6.2f} s  run {run_s:6.2f} s  ({run_s / n:.2f} s/seed, "
+              f"{n * a.queries / run_s:,.0f} queries/s, {updates:,} updates, {gflops:.1f} GFLOP/s in updates)")
+    res["ratios"] = {
+        "single_update_gflops_vs_matmul_1": round(res["single"]["update_gflops"] / mm1, 3),
+        "sweep_update_gflops_vs_matmul_batched": round(res["sweep"]["update_gflops"] / mmb, 3),
+        "sweep_update_gflops_vs_matmul_1": round(res["sweep"]["update_gflops"] / mm1, 3),
+        "sweep_per_seed_vs_single": round(res["sweep"]["per_seed_s"] / res["single"]["run_s"], 3),
+    }
+    for k, v in res["ratios"].items():
+        print(f"    {k}: {v}")
+    return res
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--queries", type=int, default=1000)
@@ -83,42 +117,14 @@ def main() -> None:
     a = p.parse_args()
 
     env = build_env("nb201", a.dataset)
-    cfg = L2NASConfig()
-    searcher = make_l2nas(env, cfg, a.queries)
-    run = jax.jit(jax.vmap(functools.partial(run_searcher, searcher, queries=a.queries)))
-    flops_per_update = update_flops(cfg, env.alpha_shape)
     out: dict = {"benchmark": "nb201_speed", "seed": a.seed, "queries": a.queries, "dataset": a.dataset,
-                 "config": dataclasses.asdict(cfg), **provenance()}
-
-    for label, n in (("single", 1), ("sweep", a.seeds)):
-        keys = shard_seeds(seed_keys(a.seed, n))
-        t = time.perf_counter()
-        compiled = run.lower(keys).compile()
-        compile_s = time.perf_counter() - t
-        run_s = timed(compiled, keys, repeats=a.repeats)
-        _, steps = compiled(keys)
-        updates = int(np.asarray(steps.metrics["updates"]).sum())
-        gflops = updates * flops_per_update / run_s / 1e9
-        out[label] = {"seeds": n, "compile_s": round(compile_s, 3), "run_s": round(run_s, 3),
-                      "per_seed_s": round(run_s / n, 3), "queries_per_s": round(n * a.queries / run_s, 1),
-                      "updates": updates, "update_gflops": round(gflops, 2)}
-        print(f"{label:>6}: {n:>2} seed(s) x {a.queries} queries  compile {compile_s:6.2f} s  run {run_s:6.2f} s  "
-              f"({run_s / n:.2f} s/seed, {n * a.queries / run_s:,.0f} queries/s, {updates:,} updates, "
-              f"{gflops:.1f} GFLOP/s)")
-
+                 **provenance()}
     mm1, mmb = matmul_gflops(1), matmul_gflops(a.seeds)
     out["matmul_gflops"] = {"batch_1": round(mm1, 2), f"batch_{a.seeds}": round(mmb, 2)}
-    out["flops_per_update"] = flops_per_update
-    out["ratios"] = {
-        "single_update_gflops_vs_matmul_1": round(out["single"]["update_gflops"] / mm1, 3),
-        "sweep_update_gflops_vs_matmul_batched": round(out["sweep"]["update_gflops"] / mmb, 3),
-        "sweep_update_gflops_vs_matmul_1": round(out["sweep"]["update_gflops"] / mm1, 3),
-        "sweep_per_seed_vs_single": round(out["sweep"]["per_seed_s"] / out["single"]["run_s"], 3),
-    }
     print(f"matmul reference: {mm1:.1f} GFLOP/s (1 x 64x128@128x128), {mmb:.1f} GFLOP/s ({a.seeds}-way batched, "
           f"sharded over {jax.local_device_count()} device(s))")
-    for k, v in out["ratios"].items():
-        print(f"  {k}: {v}")
+    for name, cfg in (("default", L2NASConfig()), ("literal", L2NASConfig(**LITERAL_PAPER_CONFIG))):
+        out[name] = bench_config(name, env, cfg, a, mm1, mmb)
     io.write_json(a.out, out)
     print(f"wrote {a.out}")
 

@@ -35,7 +35,8 @@ def prepare_out_dir(out: str | Path, overwrite: bool, produced: Sequence[str]) -
     return out
 
 
-def _coerce(value: str, default: Any, key: str) -> Any:
+def coerce_value(value: str, default: Any, what: str) -> Any:
+    """Parse ``value`` to the type of ``default`` (bool, tuple of ints, int, float, str); ``what`` names it in errors."""
     try:
         if isinstance(default, bool):
             if value.lower() not in ("true", "false", "1", "0"):
@@ -48,8 +49,18 @@ def _coerce(value: str, default: Any, key: str) -> Any:
         if isinstance(default, float):
             return float(value)
     except ValueError:
-        raise CLIError(f"--set {key}={value}: expected a {type(default).__name__}") from None
+        raise CLIError(f"{what}={value}: expected a {type(default).__name__}") from None
     return value
+
+
+def parse_assignment(item: str, flag: str, defaults: dict[str, Any], method: str) -> tuple[str, str]:
+    """Split ``key=value`` and check ``key`` is a config field."""
+    if "=" not in item:
+        raise CLIError(f"{flag} expects key=value, got {item!r}")
+    k, v = item.split("=", 1)
+    if k not in defaults:
+        raise CLIError(f"unknown {method} config key {k!r}; valid: {', '.join(sorted(defaults))}")
+    return k, v
 
 
 def method_overrides(method: str, config_file: str | None, sets: Sequence[str]) -> dict[str, Any]:
@@ -68,12 +79,8 @@ def method_overrides(method: str, config_file: str | None, sets: Sequence[str]) 
             raise CLIError(f"config file {config_file} must hold a JSON object")
         out.update({k: tuple(v) if isinstance(v, list) else v for k, v in loaded.items()})
     for item in sets:
-        if "=" not in item:
-            raise CLIError(f"--set expects key=value, got {item!r}")
-        k, v = item.split("=", 1)
-        if k not in defaults:
-            raise CLIError(f"unknown {method} config key {k!r}; valid: {', '.join(sorted(defaults))}")
-        out[k] = _coerce(v, defaults[k], k)
+        k, v = parse_assignment(item, "--set", defaults, method)
+        out[k] = coerce_value(v, defaults[k], f"--set {k}")
     unknown = sorted(set(out) - set(defaults))
     if unknown:
         raise CLIError(f"unknown {method} config key(s) {', '.join(unknown)}; valid: {', '.join(sorted(defaults))}")

@@ -42,27 +42,16 @@ def parse_grid(items: Sequence[str]) -> dict[str, list[Any]]:
     """``["tau=0.8,0.9", "batch_size=32,64"]`` -> typed value lists (unknown keys and bad values raise)."""
     from l2nas_jax.agent.search import L2NASConfig
 
+    from l2nas_jax.cli import coerce_value, parse_assignment
+
     defaults = {f.name: f.default for f in dataclasses.fields(L2NASConfig)}
     grid: dict[str, list[Any]] = {}
     for item in items:
-        if "=" not in item:
-            raise ValueError(f"--grid expects key=v1,v2,..., got {item!r}")
-        k, vals = item.split("=", 1)
-        if k not in defaults:
-            raise ValueError(f"unknown l2nas config key {k!r}; valid: {', '.join(sorted(defaults))}")
-        d = defaults[k]
-        parts = [v for v in vals.split(";" if isinstance(d, tuple) else ",") if v]
+        k, vals = parse_assignment(item, "--grid", defaults, "l2nas")
+        parts = [v for v in vals.split(";" if isinstance(defaults[k], tuple) else ",") if v]
         if not parts:
             raise ValueError(f"--grid {k}: no values")
-        try:
-            if isinstance(d, tuple):
-                grid[k] = [tuple(int(x) for x in p.split(",")) for p in parts]
-            elif isinstance(d, bool) or not isinstance(d, (int, float)):
-                grid[k] = parts
-            else:
-                grid[k] = [type(d)(p) for p in parts]
-        except ValueError:
-            raise ValueError(f"--grid {k}: values must be {type(d).__name__}s, got {vals!r}") from None
+        grid[k] = [coerce_value(p, defaults[k], f"--grid {k}") for p in parts]
     return grid
 
 

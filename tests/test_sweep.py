@@ -30,7 +30,7 @@ def test_parse_grid_and_errors():
     assert g == {"tau": [0.8, 0.9], "batch_size": [16, 32], "actor_hidden": [(64, 64), (128,)]}
     with pytest.raises(ValueError, match="unknown l2nas config key 'bogus'"):
         parse_grid(["bogus=1"])
-    with pytest.raises(ValueError, match="must be ints"):
+    with pytest.raises(ValueError, match="expected a int"):
         parse_grid(["batch_size=a"])
     with pytest.raises(ValueError, match="invalid L2NAS config value"):
         sweep(None, {"tau": [1.5]}, queries=10, seeds=1)
