@@ -75,3 +75,39 @@ def save_curves_png(results: Mapping[str, SearchResult], path: str | os.PathLike
     fig.tight_layout()
     io.write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
     plt.close(fig)
+
+
+def draw_nb201_cell(arch: str, ax=None):
+    """Draw an NB201 cell (4 nodes, 6 edges) with each edge's op; ``none`` edges are omitted.
+
+    Returns the matplotlib Axes.  ``arch`` is the official arch string.
+    """
+    from l2nas_jax.envs.nb201_codec import EDGES, OPS, parse_arch
+
+    plt = _pyplot()
+    ops = parse_arch(arch)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.2))
+    pos = {0: (0.0, 0.0), 1: (1.0, 1.0), 2: (2.0, 1.0), 3: (3.0, 0.0)}
+    label_at = {(0, 2): 0.3, (1, 3): 0.7}  # the two diagonals cross in the middle
+    short = dict(zip(OPS, ("none", "skip", "conv 1x1", "conv 3x3", "avg pool")))
+    colors = dict(zip(OPS, ("#bbbbbb", "#4c72b0", "#dd8452", "#c44e52", "#55a868")))
+    for (dst, src), op in zip(EDGES, ops):
+        name = OPS[int(op)]
+        if name == "none":
+            continue
+        (x0, y0), (x1, y1) = pos[src], pos[dst]
+        ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
+                    arrowprops=dict(arrowstyle="-|>", color=colors[name], lw=2, shrinkA=14, shrinkB=14))
+        f = label_at.get((src, dst), 0.5)
+        ax.text(x0 + f * (x1 - x0), y0 + f * (y1 - y0), short[name], color=colors[name], ha="center", va="center", fontsize=9,
+                bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none"))
+    for n, (x, y) in pos.items():
+        ax.add_patch(plt.Circle((x, y), 0.17, color="white", ec="black", zorder=3))
+        ax.text(x, y, str(n), ha="center", va="center", zorder=4)
+    ax.set_xlim(-0.4, 3.4)
+    ax.set_ylim(-0.4, 1.4)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title(arch, fontsize=7)
+    return ax
