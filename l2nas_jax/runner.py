@@ -51,7 +51,8 @@ class BatchedRun:
         return self._advance[length]
 
     def advance(self, state: Any, start: int, length: int) -> tuple[Any, StepOutput]:
-        return self._advance_fn(length)(state, jnp.int32(start))
+        # One canonical input sharding, so the state returned by init and by advance hit the same compilation.
+        return self._advance_fn(length)(jax.tree.map(shard_seeds, state), jnp.int32(start))
 
     def _scan(self, state: Any, start: chex.Array, *, length: int) -> tuple[Any, StepOutput]:
         return scan_steps(self.searcher, state, start, length)
@@ -129,7 +130,6 @@ def run_batched(
         state, outs, done = br.init(shard_seeds(keys)), [], 0
     else:
         state, prev, done = resume
-        state = jax.tree.map(shard_seeds, state)
         outs = [prev] if done else []
     while done < queries:
         n = min(chunk, queries - done)

@@ -125,3 +125,4 @@ def test_literal_paper_config_runs_as_described(cifar10_env):
     assert eps[0] == pytest.approx(1.0) and eps[50] == pytest.approx(0.5, abs=0.02)  # cosine over the whole run
     assert m["updates"][0, 99] == 3  # min(10, 1 + 100 // 50)
     assert m["from_actor"][0][~m["explore"][0]].all()  # the pool is the single actor proposal
+
