@@ -139,8 +139,6 @@ def cmd_search(args: argparse.Namespace) -> int:
     if resuming:
         args = _resume_args(args)
 
-    if args.space not in SPACES:
-        raise CLIError(f"unknown search space {args.space!r}; valid: {', '.join(SPACES)}")
     queries = check_queries(args.queries)
     if args.seeds < 1:
         raise CLIError(f"--seeds must be >= 1, got {args.seeds}")

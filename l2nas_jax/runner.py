@@ -99,7 +99,8 @@ def progress_chunk(queries: int, target_chunks: int = 10) -> int:
 
 
 @jax.jit
-def _trajectories(env: Environment, archs: jax.Array, observed: jax.Array) -> Trajectory:
+def batched_trajectories(env: Environment, archs: jax.Array, observed: jax.Array) -> Trajectory:
+    """:func:`make_trajectory` over a leading run axis (``[runs, queries, ...]``)."""
     return jax.vmap(make_trajectory, in_axes=(None, 0, 0))(env, archs, observed)
 
 
@@ -144,7 +145,7 @@ def run_batched(
             progress(done)
     out = concat_outputs(outs)
     check_finite(np.asarray(out.observed))
-    traj = _trajectories(env, out.arch, out.observed)
+    traj = batched_trajectories(env, out.arch, out.observed)
     traj = jax.tree.map(np.asarray, jax.block_until_ready(traj))
     metrics = {k: np.asarray(v) for k, v in out.metrics.items()}
     return state, traj, metrics, {"wall_s": time.perf_counter() - t0}

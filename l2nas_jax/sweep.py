@@ -74,9 +74,8 @@ def sweep(
     from l2nas_jax.agent.search import L2NASConfig, make_l2nas
     from l2nas_jax.api import make_result
     from l2nas_jax.compare import ComparisonResult
-    from l2nas_jax.runner import check_finite, check_queries, seed_keys, shard_seeds
+    from l2nas_jax.runner import batched_trajectories, check_finite, check_queries, seed_keys, shard_seeds
     from l2nas_jax.searcher import run_searcher
-    from l2nas_jax.trajectory import make_trajectory
 
     queries = check_queries(queries)
     base = base or L2NASConfig()
@@ -87,7 +86,6 @@ def sweep(
     points = [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())]
     configs = [dataclasses.replace(base, **p) for p in points]  # validates every point up front
     keys = shard_seeds(seed_keys(seed, seeds))
-    trajectories = jax.jit(jax.vmap(jax.vmap(make_trajectory, in_axes=(None, 0, 0)), in_axes=(None, 0, 0)))
     results = {}
     for static_combo in itertools.product(*(list(dict.fromkeys(grid[k])) for k in static)):
         fixed = dict(zip(static, static_combo))
@@ -101,13 +99,17 @@ def sweep(
                 searcher = repeats.free_repeats(searcher, env)
             return run_searcher(searcher, key, queries)[1]
 
-        run = jax.jit(jax.vmap(jax.vmap(run_one, in_axes=(None, 0)), in_axes=(0, None)))
-        out = run(hp, keys) if traced else jax.vmap(lambda k: run_one({}, k))(keys)
-        archs, observed = (out.arch, out.observed) if traced else (out.arch[None], out.observed[None])
-        check_finite(np.asarray(observed).reshape(-1, queries))
-        trajs = jax.tree.map(np.asarray, trajectories(env, archs, observed))
+        run_seeds = jax.vmap(run_one, in_axes=(None, 0))
+        if traced:
+            out = jax.jit(jax.vmap(run_seeds, in_axes=(0, None)))(hp, keys)
+        else:
+            out = jax.tree.map(lambda x: x[None], jax.jit(functools.partial(run_seeds, {}))(keys))
+        # [points, seeds, queries, ...] -> one batch of runs for the shared trajectory code, then back.
+        flat = lambda x: x.reshape(-1, *x.shape[2:])  # noqa: E731
+        check_finite(np.asarray(flat(out.observed)))
+        trajs = jax.tree.map(np.asarray, batched_trajectories(env, flat(out.arch), flat(out.observed)))
         for j, i in enumerate(group):
-            traj = jax.tree.map(lambda x: x[j], trajs)
+            traj = jax.tree.map(lambda x: x[j * seeds:(j + 1) * seeds], trajs)
             results[_label(points[i])] = make_result(env, "l2nas", configs[i], traj, seed=seed,
                                                      meta={"free_repeats": free_repeats})
         if progress is not None:

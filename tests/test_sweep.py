@@ -34,3 +34,13 @@ def test_parse_grid_and_errors():
         parse_grid(["batch_size=a"])
     with pytest.raises(ValueError, match="invalid L2NAS config value"):
         sweep(None, {"tau": [1.5]}, queries=10, seeds=1)
+
+
+def test_static_only_grid_matches_separate_run(cifar10_env):
+    from l2nas_jax.agent.search import L2NASConfig
+
+    res = sweep(cifar10_env, {"batch_size": [4]}, queries=20, seeds=2, seed=1, base=L2NASConfig(**BASE),
+                budgets=(20,))
+    (r,) = res.results.values()
+    single = run_method(cifar10_env, "l2nas", queries=20, seeds=2, seed=1, config={**BASE, "batch_size": 4})
+    np.testing.assert_array_equal(r.trajectory.archs, single.trajectory.archs)
