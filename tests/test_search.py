@@ -79,6 +79,13 @@ def test_epsilon_decays_over_configured_fraction(cifar10_env):
     assert eps[0] == pytest.approx(1.0) and np.all(np.diff(eps[:20]) < 0) and np.all(eps[20:] == 0)
 
 
+def test_random_warmup_explores_exactly_the_first_queries(cifar10_env):
+    cfg = L2NASConfig(actor_hidden=(16,), critic_hidden=(16,), batch_size=8, eps_start=0.0, random_warmup=15)
+    _, _, m, _ = _run(cifar10_env, seed_keys(0, 1), queries=40, cfg=cfg)
+    explore = m["explore"][0]
+    assert explore[:15].all() and not explore[15:].any()
+
+
 @pytest.mark.slow
 def test_1000_query_search_finds_top_1_percent(cifar10_env):
     """Statistical: with the default config, most of 8 fixed seeds reach the table's top 1 % (CIFAR-10)."""

@@ -62,6 +62,7 @@ class L2NASConfig:
     num_mutations: int = 32  # single-edge mutations of the top-k architectures added to the pool (paper: 0)
     num_random_candidates: int = 16  # uniform random architectures added to the pool (paper: 0)
     avoid_repeats: bool = True  # never pick an already-queried candidate while the pool has an unqueried one
+    random_warmup: int = 0  # the first this-many queries are uniform random archs (DESIGN.md's DARTS/OFA warm-up)
 
     def __post_init__(self) -> None:
         checks = {
@@ -85,6 +86,7 @@ class L2NASConfig:
             "num_actor_candidates": self.num_actor_candidates >= 1,
             "num_mutations": self.num_mutations >= 0,
             "num_random_candidates": self.num_random_candidates >= 0,
+            "random_warmup": self.random_warmup >= 0,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
@@ -164,7 +166,7 @@ def make_l2nas(env: Environment, config: L2NASConfig, queries: int) -> Searcher:
             scores = jnp.where(st.seen[jax.vmap(env.arch_id)(cands)], scores - 1e6, scores)
         best = jnp.argmax(scores)
         eps = cosine_epsilon(t, start=cfg.eps_start, end=cfg.eps_end, decay_steps=decay_steps)
-        explore = (jax.random.uniform(k_eps) < eps) | (topk_filled(st.topk) == 0)
+        explore = (jax.random.uniform(k_eps) < eps) | (topk_filled(st.topk) == 0) | (t < cfg.random_warmup)
         alpha_rand = jax.random.uniform(k_rand, shape)
         arch = jnp.where(explore, env.discretize(alpha_rand), cands[best])
         alpha = jnp.where(explore, alpha_rand, noisy[jnp.minimum(best, na - 1)])  # only used when critic_input='alpha'
