@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -100,3 +101,16 @@ def code_to_ops(code):
 def one_hot(ops) -> jnp.ndarray:
     """``float32[..., 6, 5]`` one-hot encoding of op indices."""
     return jnp.eye(NUM_OPS, dtype=jnp.float32)[jnp.asarray(ops)]
+
+
+def random_arch(key) -> jnp.ndarray:
+    """Uniform random cell: ``int32[6]`` (jittable)."""
+    return jax.random.randint(key, (NUM_EDGES,), 0, NUM_OPS, dtype=jnp.int32)
+
+
+def mutate(key, arch) -> jnp.ndarray:
+    """Change one uniformly chosen edge to a different op (the NB201 paper's REA mutation)."""
+    k_edge, k_op = jax.random.split(key)
+    edge = jax.random.randint(k_edge, (), 0, NUM_EDGES)
+    shift = jax.random.randint(k_op, (), 1, NUM_OPS)
+    return arch.at[edge].set((arch[edge] + shift) % NUM_OPS)
