@@ -1,0 +1,155 @@
+"""Train a single-path weight-sharing supernet (NB201, DARTS or OFA space).
+
+Each training step samples one architecture uniformly and updates only that path; the path is
+an input of one compiled, data-parallel step (all local devices; all hosts with --distributed).
+
+Examples::
+
+    # CIFAR-10 (prepared offline with `tfds build cifar10 --data_dir DIR`), DARTS setting
+    python train/supernet.py --space darts --dataset cifar10 --epochs 50 --out runs/darts_c10 --data-dir DIR
+    # quick CPU demo on generated data
+    python train/supernet.py --space nb201 --dataset synthetic --epochs 2 --channels 4 --layers 1 \\
+        --image-size 8 --batch-size 16 --fast-compile --out /tmp/nb201_demo
+    # continue a killed run from its last checkpoint (same seed => same final weights)
+    python train/supernet.py ... --out runs/darts_c10 --resume
+
+Multi-host (jax.distributed): start the same command on every host with --distributed and, unless
+the cluster is auto-detected (TPU pods, SLURM, Open MPI), --coordinator HOST:PORT
+--num-processes N --process-id I (I = 0..N-1). --batch-size is the global batch; each process
+loads its slice, process 0 writes the logs. See l2nas_jax/supernet/sharding.py.
+
+Writes to --out: metrics.jsonl (one record per epoch: loss, accuracy, lr, images/s, held-out
+accuracy of a few fixed random archs), checkpoints/ (orbax, last few kept), supernet.json
+(space, net config, dataset, train config, seed, final metrics, provenance).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+DESCRIPTION = __doc__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="train/supernet.py", description=DESCRIPTION,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--space", required=True, choices=["nb201", "darts", "ofa"])
+    p.add_argument("--dataset", default="cifar10", choices=["cifar10", "cifar100", "synthetic"])
+    p.add_argument("--epochs", type=int, required=True)
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--batch-size", type=int, default=64, help="global batch size (default 64)")
+    p.add_argument("--lr", type=float, default=0.025)
+    p.add_argument("--lr-min", type=float, default=0.001)
+    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--weight-decay", type=float, default=3e-4)
+    p.add_argument("--grad-clip", type=float, default=5.0)
+    p.add_argument("--cutout", type=int, default=16, help="cutout size, 0 = off (default 16)")
+    p.add_argument("--channels", type=int, default=None, help="initial channels (NB201/DARTS C; default: the net's)")
+    p.add_argument("--layers", type=int, default=None, help="cells per stage (NB201 N) / total cells (DARTS)")
+    p.add_argument("--checkpoint-every", type=int, default=1, help="epochs between checkpoints (default 1)")
+    p.add_argument("--keep-checkpoints", type=int, default=3)
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    p.add_argument("--data-dir", default=None, help="tensorflow-datasets data dir holding the prepared dataset")
+    p.add_argument("--heldout", type=int, default=5000, help="train images held out for search rewards (tfds)")
+    p.add_argument("--synthetic-size", type=int, default=1024, help="examples in the generated dataset")
+    p.add_argument("--image-size", type=int, default=32, help="image size of the generated dataset")
+    p.add_argument("--synthetic-classes", type=int, default=10, help="classes of the generated dataset")
+    p.add_argument("--eval-archs", type=int, default=4,
+                   help="per epoch, held-out accuracy of this many fixed random archs (0 = off)")
+    p.add_argument("--eval-images", type=int, default=2000, help="held-out images used by that evaluation")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-steps", type=int, default=None,
+                   help="stop after this global step without finishing (time-boxed demo / kill simulation)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--fast-compile", action="store_true",
+                   help="CPU: compile ~10x faster, run slower (tests and small demos)")
+    p.add_argument("--distributed", action="store_true", help="multi-host: call jax.distributed.initialize()")
+    p.add_argument("--coordinator", default=None, help="HOST:PORT of process 0 (with --distributed)")
+    p.add_argument("--num-processes", type=int, default=None)
+    p.add_argument("--process-id", type=int, default=None)
+    return p
+
+
+def run(args: argparse.Namespace):
+    """Train as ``args`` say, write supernet.json; return the :class:`~l2nas_jax.supernet.train.FitResult`."""
+    if args.distributed:
+        from l2nas_jax.supernet.sharding import initialize_distributed
+
+        initialize_distributed(args.coordinator, args.num_processes, args.process_id)
+    import jax
+    import numpy as np
+
+    from l2nas_jax import io
+    from l2nas_jax.provenance import provenance
+    from l2nas_jax.supernet import data, spec, train
+
+    for name in ("epochs", "batch_size", "synthetic_size", "image_size", "synthetic_classes", "checkpoint_every", "keep_checkpoints"):
+        v = getattr(args, name)
+        if v < (0 if name == "checkpoint_every" else 1):
+            raise ValueError(f"--{name.replace('_', '-')} must be positive, got {v}")
+    out = Path(args.out)
+    if not args.resume and (out / "checkpoints").exists() and any((out / "checkpoints").iterdir()):
+        raise ValueError(f"{out} already holds checkpoints; pass --resume to continue that run or choose a new --out")
+    space = spec.get_space(args.space)
+    if args.dataset == "synthetic":
+        dataset = data.synthetic_dataset(seed=args.seed, n=args.synthetic_size, image_size=args.image_size,
+                                         num_classes=args.synthetic_classes)
+    else:
+        dataset = data.load_tfds(args.dataset, args.data_dir, heldout=args.heldout, seed=args.seed)
+    net_kw = {"channels": args.channels, "layers": args.layers, "num_classes": dataset.num_classes}
+    model = space.supernet(**net_kw)
+    config = train.TrainConfig(
+        lr=args.lr, lr_min=args.lr_min, momentum=args.momentum, weight_decay=args.weight_decay,
+        epochs=args.epochs, batch_size=args.batch_size, grad_clip=args.grad_clip, cutout=args.cutout,
+        seed=args.seed, checkpoint_every=args.checkpoint_every, keep_checkpoints=args.keep_checkpoints,
+    )
+    eval_fn = None
+    if args.eval_archs > 0 and jax.process_count() == 1 and len(dataset.heldout_labels) > 0:
+        base = jax.random.fold_in(jax.random.key(args.seed), 0x7E57)
+        archs = [space.sample_arch(jax.random.fold_in(base, i)) for i in range(args.eval_archs)]
+        m = min(args.eval_images, len(dataset.heldout_labels))
+        images, labels = dataset.normalize(dataset.heldout_images[:m]), dataset.heldout_labels[:m]
+
+        def eval_fn(state):
+            accs = [float(train.evaluate_accuracy(model, train.state_variables(state), a, images, labels,
+                                                  fast_compile=args.fast_compile))
+                    for a in archs]
+            return {"heldout_acc_mean": float(np.mean(accs)), "heldout_acc_max": float(np.max(accs))}
+
+    meta = {"space": args.space, "net": {k: v for k, v in net_kw.items() if v is not None},
+            "dataset": dataset.summary()}
+    result = train.fit(model, dataset, config, arch_fn=space.sample_arch, out_dir=out, resume=args.resume,
+                       stop_after_steps=args.max_steps, progress=not args.no_progress, eval_fn=eval_fn,
+                       metadata=meta, fast_compile=args.fast_compile)
+    summary = {
+        **meta,
+        "train_config": config.to_dict(),
+        "seed": args.seed,
+        "finished": result.finished,
+        "resumed_from_step": result.start_step,
+        "step": int(jax.device_get(result.state.step)),
+        "final_epoch": result.history[-1] if result.history else None,
+        "eval_archs": args.eval_archs,
+        "command": " ".join(["python", "train/supernet.py", *sys.argv[1:]]),
+        "provenance": provenance(),
+    }
+    if jax.process_index() == 0:
+        io.write_json(out / "supernet.json", summary)
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        run(args)
+    except (ValueError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
