@@ -1,0 +1,246 @@
+"""Speed of the single-path supernet train step vs a plain fixed network of the same skeleton.
+
+For each space (NB201 ``TinyNetwork`` C=16 N=5 at 32x32; DARTS search skeleton C=16, 8 cells at
+32x32; batch 64 by default) one process measures three jitted, data-parallel train steps
+(``l2nas_jax.supernet.train.make_train_step``, same TrainConfig, same synthetic batch):
+
+* ``supernet``: the weight-sharing supernet, a new uniformly sampled path every step (the path
+  is a traced input; ``lax.switch`` per edge / node picks the op);
+* ``supernet_pinned``: the same supernet, always given the fixed architecture below (same
+  compute as the fixed net, so the ratio isolates the single-path machinery's overhead);
+* ``fixed``: the plain flax network of that architecture (``make_network``; NB201 with the
+  supernet's non-affine cell BN; DARTS the evaluation network at the search skeleton, no
+  auxiliary head, no drop-path) -- what training the found architecture costs.
+
+Per variant: compile time (``lower(...).compile()``, alone) and steady-state images/s (median
+and best of ``--repeats`` timings of ``--steps`` steps after ``--warmup`` steps), plus the
+ratios supernet / fixed measured in the same run. The fixed architecture is drawn with
+``--seed`` and recorded. The machine's load average is recorded before and after: on a shared
+machine the absolute numbers are noisy, the ratios less so.
+
+Usage::
+
+    python benchmarks/supernet_speed.py                      # full settings, all spaces
+    python benchmarks/supernet_speed.py --space nb201 --batch-size 16 --channels 8 --layers 2 \\
+        --image-size 16 --fast-compile --tag cpu              # CPU-friendly settings
+
+Writes benchmarks/results/supernet_speed_<tag>.json and .md (tag default: the JAX backend).
+"""
+
+from __future__ import annotations
+
+from l2nas_jax.cpu import use_all_cpu_cores
+
+use_all_cpu_cores()
+
+import argparse  # noqa: E402
+import os  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, Callable  # noqa: E402
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from l2nas_jax import io  # noqa: E402
+from l2nas_jax.provenance import provenance  # noqa: E402
+from l2nas_jax.supernet import sharding, spec, train  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+#: The settings of the task: NB201 TinyNetwork(C=16, N=5) and the DARTS search skeleton (C=16, 8 cells).
+FULL = {"nb201": {"channels": 16, "layers": 5}, "darts": {"channels": 16, "layers": 8}}
+
+
+def fixed_network(space: str, arch: Any, channels: int, layers: int, num_classes: int) -> Any:
+    """The plain network of ``arch`` with the supernet's skeleton (see the module docstring)."""
+    if space == "nb201":
+        from l2nas_jax.nets import nb201
+
+        return nb201.make_network(arch, C=channels, N=layers, num_classes=num_classes, affine=False)
+    if space == "darts":
+        from l2nas_jax.nets import darts
+
+        return darts.make_network(arch, C=channels, layers=layers, num_classes=num_classes, auxiliary=False,
+                                  drop_path=0.0)
+    raise ValueError(f"unknown space {space!r}; valid: nb201, darts")
+
+
+def measure(model: Any, arch_fn: Callable | None, config: train.TrainConfig, image_size: int, *, steps: int,
+            warmup: int, repeats: int, fast_compile: bool, seed: int) -> dict[str, Any]:
+    """Compile time and steady-state images/s of one train step on a fixed synthetic batch."""
+    mesh = sharding.make_mesh()
+    b = config.batch_size
+    k_init, k_data, k_run = jax.random.split(jax.random.key(seed), 3)
+    t = time.perf_counter()
+    state = train.create_train_state(model, config, k_init, (image_size, image_size, 3), 10_000, arch_fn)
+    init_s = time.perf_counter() - t
+    params = int(sum(np.prod(p.shape) for p in jax.tree.leaves(state.params)))
+    state = sharding.replicate(state, mesh)
+    key = sharding.replicate(k_run, mesh)
+    batch = sharding.shard_batch({
+        "image": np.asarray(jax.random.normal(k_data, (b, image_size, image_size, 3)), np.float32),
+        "label": np.arange(b, dtype=np.int32) % 10,
+    }, mesh)
+    step = train.make_train_step(model, config, arch_fn, mesh, fast_compile=fast_compile)
+    t = time.perf_counter()
+    compiled = step.lower(state, batch, key).compile()
+    compile_s = time.perf_counter() - t
+    for _ in range(warmup):
+        state, m = compiled(state, batch, key)
+    jax.block_until_ready(state)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for _ in range(steps):
+            state, m = compiled(state, batch, key)
+        jax.block_until_ready(state)
+        times.append(time.perf_counter() - t)
+    per_step = [x / steps for x in times]
+    return {
+        "params": params,
+        "init_s": round(init_s, 3),
+        "compile_s": round(compile_s, 3),
+        "step_ms_median": round(1e3 * statistics.median(per_step), 3),
+        "step_ms_best": round(1e3 * min(per_step), 3),
+        "images_per_s_median": round(b / statistics.median(per_step), 2),
+        "images_per_s_best": round(b / min(per_step), 2),
+        "final_loss": float(m["loss"]),
+    }
+
+
+def bench_config(batch_size: int, image_size: int, seed: int) -> train.TrainConfig:
+    """The DARTS recipe (SGD momentum, clip 5, crop+flip, cutout 16 scaled to the image size)."""
+    return train.TrainConfig(epochs=1, batch_size=batch_size, seed=seed, cutout=max(1, 16 * image_size // 32))
+
+
+def space_settings(space_name: str, args: argparse.Namespace) -> dict[str, int]:
+    """(channels, layers, image_size, batch_size) of a space: the full ones, --C/--layers/..., --settings."""
+    out = {**FULL[space_name], "image_size": args.image_size, "batch_size": args.batch_size}
+    out.update({k: v for k, v in (("channels", args.channels), ("layers", args.layers)) if v is not None})
+    for item in args.settings:
+        name, _, values = item.partition(":")
+        if name == space_name:
+            c, n, px, b = (int(v) for v in values.split(","))
+            out.update(channels=c, layers=n, image_size=px, batch_size=b)
+    return out
+
+
+def bench_space(space_name: str, args: argparse.Namespace) -> dict[str, Any]:
+    """All three variants of one space, in one process."""
+    space = spec.get_space(space_name)
+    size = space_settings(space_name, args)
+    channels, layers, image_size, batch_size = size["channels"], size["layers"], size["image_size"], size["batch_size"]
+    arch = np.asarray(space.sample_arch(jax.random.key(args.seed)))
+    arch_string = space.arch_to_string(arch)
+    config = bench_config(batch_size, image_size, args.seed)
+    supernet = space.supernet(channels=channels, layers=layers, num_classes=10)
+    fixed = fixed_network(space_name, arch, channels, layers, 10)
+    pinned_arch = jnp.asarray(arch)
+
+    def pinned(key: jax.Array) -> jax.Array:
+        del key
+        return pinned_arch
+
+    kw = {"steps": args.steps, "warmup": args.warmup, "repeats": args.repeats, "fast_compile": args.fast_compile,
+          "seed": args.seed}
+    out: dict[str, Any] = {
+        "net": {"channels": channels, "layers": layers, "image_size": image_size, "num_classes": 10},
+        "batch_size": batch_size,
+        "full_settings": (channels, layers, image_size, batch_size) == (*FULL[space_name].values(), 32, 64),
+        "train_config": config.to_dict(),
+        "fixed_arch": arch_string,
+    }
+    for name, model, fn in (("fixed", fixed, None), ("supernet", supernet, space.sample_arch),
+                            ("supernet_pinned", supernet, pinned)):
+        print(f"[{space_name}] {name} ...", file=sys.stderr, flush=True)
+        out[name] = measure(model, fn, config, image_size, **kw)
+        print(f"[{space_name}] {name}: {out[name]}", file=sys.stderr, flush=True)
+    for name in ("supernet", "supernet_pinned"):
+        out[f"ratio_{name}_over_fixed"] = {
+            "step_time_median": round(out[name]["step_ms_median"] / out["fixed"]["step_ms_median"], 3),
+            "step_time_best": round(out[name]["step_ms_best"] / out["fixed"]["step_ms_best"], 3),
+            "compile_time": round(out[name]["compile_s"] / out["fixed"]["compile_s"], 3),
+        }
+    return out
+
+
+def to_markdown(res: dict[str, Any]) -> str:
+    """A short human-readable table of the results."""
+    lines = [f"# Supernet vs fixed-network train-step speed ({res['tag']})", "",
+             f"Device: {res['provenance']['device']['backend']} x{res['provenance']['device']['device_count']} "
+             f"({res['provenance']['device']['processor']}); "
+             f"{res['steps']} steps x {res['repeats']} repeats after {res['warmup']} warm-up; "
+             f"fast_compile={res['fast_compile']}; seed {res['seed']}.",
+             f"Load average before / after: {res['load_before']} / {res['load_after']} on {res['cpu_count']} CPUs.",
+             "", res["note"], "",
+             "| space | net (C, layers, px), batch | variant | params | compile s | step ms (median / best) "
+             "| images/s (median / best) |",
+             "|---|---|---|---|---|---|---|"]
+    for name, r in res["spaces"].items():
+        n = r["net"]
+        for v in ("fixed", "supernet", "supernet_pinned"):
+            m = r[v]
+            lines.append(f"| {name} | {n['channels']}, {n['layers']}, {n['image_size']}, {r['batch_size']} | {v} | "
+                         f"{m['params']:,} | "
+                         f"{m['compile_s']:.1f} | {m['step_ms_median']:.1f} / {m['step_ms_best']:.1f} | "
+                         f"{m['images_per_s_median']:.1f} / {m['images_per_s_best']:.1f} |")
+    lines += ["", "| space | ratio | step time (median) | step time (best) | compile time |", "|---|---|---|---|---|"]
+    for name, r in res["spaces"].items():
+        for v in ("supernet", "supernet_pinned"):
+            q = r[f"ratio_{v}_over_fixed"]
+            lines.append(f"| {name} | {v} / fixed | {q['step_time_median']:.2f} | {q['step_time_best']:.2f} | "
+                         f"{q['compile_time']:.2f} |")
+    lines += ["", "Fixed architectures (drawn with the seed):", ""]
+    lines += [f"- {name}: `{r['fixed_arch']}`" for name, r in res["spaces"].items()]
+    lines += ["", f"Command: `{res['command']}`", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--space", default="nb201,darts", help="comma-separated: nb201, darts")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--channels", type=int, default=None, help="default: 16 (the full settings)")
+    p.add_argument("--layers", type=int, default=None, help="NB201 cells per stage (5) / DARTS cells (8)")
+    p.add_argument("--image-size", type=int, default=32)
+    p.add_argument("--settings", action="append", default=[], metavar="SPACE:C,LAYERS,PX,BATCH",
+                   help="per-space override, e.g. darts:8,5,16,16 (repeatable)")
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fast-compile", action="store_true", help="CPU: cheaper compile, slower code (recorded)")
+    p.add_argument("--tag", default=None, help="results file suffix (default: the JAX backend)")
+    p.add_argument("--results-dir", default=str(RESULTS), help="where the json/md go (default benchmarks/results)")
+    p.add_argument("--note", default="", help="free text recorded with the results (e.g. why settings were reduced)")
+    args = p.parse_args(argv)
+    spaces = [s.strip() for s in args.space.split(",") if s.strip()]
+    for s in spaces:
+        if s not in FULL:
+            p.error(f"unknown space {s!r}; valid: {', '.join(FULL)}")
+    tag = args.tag or jax.default_backend()
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    t0 = time.perf_counter()
+    res = {
+        "benchmark": "supernet_speed", "tag": tag, "seed": args.seed,
+        "steps": args.steps, "warmup": args.warmup, "repeats": args.repeats, "fast_compile": args.fast_compile,
+        "cpu_count": os.cpu_count(), "load_before": load_before,
+        "note": args.note or "Full settings: NB201 C=16 N=5, DARTS C=16 8 cells, 32 px, batch 64.",
+        "spaces": {s: bench_space(s, args) for s in spaces},
+    }
+    res["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    res["wall_s"] = round(time.perf_counter() - t0, 1)
+    res["command"] = " ".join(["python", "benchmarks/supernet_speed.py", *sys.argv[1:]])
+    res["provenance"] = provenance()
+    out = Path(args.results_dir)
+    io.write_json(out / f"supernet_speed_{tag}.json", res)
+    io.write_text(out / f"supernet_speed_{tag}.md", to_markdown(res))
+    print(to_markdown(res))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
