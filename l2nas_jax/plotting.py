@@ -58,9 +58,11 @@ def plot_curves(
         ax.set_ylabel(f"regret: optimum - best {metric}")
     else:
         ax.set_ylabel(f"best-so-far {metric}")
-        ax.axhline(any_r.optimum, color="k", linestyle=":", linewidth=1, label=f"table optimum {any_r.optimum:.2f}")
-        lo = min(np.percentile(r.curves[:, min(9, r.queries - 1)], 10) for r in results.values())
-        ax.set_ylim(max(lo - 0.5, 0), any_r.optimum + 0.3)
+        which = "constrained optimum" if getattr(any_r, "constraint", None) else "table optimum"
+        if np.isfinite(any_r.optimum):  # unknown (NaN) for a supernet: no line, default limits
+            ax.axhline(any_r.optimum, color="k", linestyle=":", linewidth=1, label=f"{which} {any_r.optimum:.2f}")
+            lo = min(np.percentile(r.curves[:, min(9, r.queries - 1)], 10) for r in results.values())
+            ax.set_ylim(max(lo - 0.5, 0), any_r.optimum + 0.3)
     ax.set_title(f"{any_r.space} / {any_r.dataset}")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="lower right" if not regret else "upper right", fontsize=8)
@@ -72,6 +74,60 @@ def save_curves_png(results: Mapping[str, SearchResult], path: str | os.PathLike
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     plot_curves(results, regret=regret, ax=ax)
+    fig.tight_layout()
+    io.write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+    plt.close(fig)
+
+
+def plot_pareto(
+    acc: np.ndarray,
+    macs: np.ndarray,
+    *,
+    true_front: tuple[np.ndarray, np.ndarray] | None = None,
+    per_seed: bool = False,
+    title: str = "",
+    ax=None,
+):
+    """Accuracy vs MACs: every queried point (faint), the found front as a step line, the true front dashed.
+
+    ``acc``/``macs`` are ``[seeds, queries]`` (or flat); the front is pooled over
+    seeds, plus one thin front per seed with ``per_seed``.  ``true_front`` is
+    ``(macs, acc)`` of the exact front where the space is enumerable.  Returns the Axes.
+    """
+    from l2nas_jax.pareto import pareto_front
+
+    plt = _pyplot()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4.5))
+    acc2, macs2 = np.atleast_2d(np.asarray(acc, float)), np.atleast_2d(np.asarray(macs, float))
+    a, m = acc2.ravel(), macs2.ravel()
+    ax.scatter(m, a, s=6, color="#4c72b0", alpha=0.12, linewidths=0, label=f"queried ({a.size})")
+    if per_seed and acc2.shape[0] > 1:
+        for s in range(acc2.shape[0]):
+            f = pareto_front(acc2[s], macs2[s])
+            ax.step(macs2[s][f], acc2[s][f], where="post", color="#4c72b0", alpha=0.35, linewidth=0.8)
+    f = pareto_front(a, m)
+    ax.step(m[f], a[f], where="post", color="#c44e52", linewidth=2, marker="o", markersize=3,
+            label=f"found front ({f.size} points)")
+    if true_front is not None:
+        tm, ta = (np.asarray(v, float) for v in true_front)
+        ax.step(tm, ta, where="post", color="k", linestyle="--", linewidth=1, label=f"true front ({tm.size} points)")
+    ax.set_xscale("log")
+    ax.set_xlabel("MACs (M)")
+    ax.set_ylabel("accuracy (%)")
+    top = a[f].max() if true_front is None else max(a[f].max(), np.max(true_front[1]))
+    ax.set_ylim(max(np.percentile(a, 5) - 2, 0), top + 0.5)
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    return ax
+
+
+def save_pareto_png(path: str | os.PathLike, acc: np.ndarray, macs: np.ndarray, **kwargs) -> None:
+    """:func:`plot_pareto` written as a PNG atomically."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    plot_pareto(acc, macs, ax=ax, **kwargs)
     fig.tight_layout()
     io.write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
     plt.close(fig)

@@ -342,3 +342,44 @@ def test_train_config_validation_and_round_trip():
     assert train.lr_at(config, 100, 100) == pytest.approx(0.0)
     sched = train.make_lr_schedule(train.TrainConfig(), 100)
     assert float(sched(50)) == pytest.approx(train.lr_at(train.TrainConfig(), 100, 50), rel=1e-5)
+
+
+# ----------------------------------------------------------------------------- the supernet as a search environment
+
+
+def test_supernet_env_reward_is_the_paths_heldout_accuracy(full_run, model):
+    from l2nas_jax.envs.supernet import load_supernet_env
+
+    out, _, _ = full_run
+    env = load_supernet_env(out, batch_size=16, max_images=32)
+    assert env.search_images.shape == (32, 8, 8, 3) and env.report_images.shape == (32, 8, 8, 3)
+    assert not np.array_equal(np.asarray(env.search_images), np.asarray(env.report_images))  # splits kept apart
+    arch = jnp.array([3, 1, 2, 3, 0, 4], jnp.int32)
+    correct = 0
+    for i in range(0, 32, 16):  # train-mode BN per evaluation batch of 16, as the env documents
+        logits, _ = model.apply(env.variables, env.search_images[i:i + 16], arch, train=True, mutable=["batch_stats"])
+        correct += int(jnp.sum(jnp.argmax(logits, -1) == env.search_labels[i:i + 16]))
+    assert float(env.evaluate(jax.random.key(0), arch)) == pytest.approx(100.0 * correct / 32)
+    assert env.arch_to_string(arch) == "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|nor_conv_3x3~0|none~1|avg_pool_3x3~2|"
+    with pytest.raises(ValueError, match="not a supernet run directory"):
+        load_supernet_env(out / "checkpoints")
+
+
+def test_l2nas_search_on_a_trained_supernet_via_cli(full_run, tmp_path, capsys):
+    from l2nas_jax.cli import main
+
+    out, _, _ = full_run
+    dest = tmp_path / "search"
+    rc = main(["search", "--space", "nb201", "--supernet", str(out), "--queries", "16", "--seeds", "2",
+               "--set", "random_warmup=6", "--supernet-images", "32", "--no-progress", "--out", str(dest)])
+    assert rc == 0
+    res = json.loads((dest / "results.json").read_text())
+    assert res["meta"]["supernet"] == str(out)
+    assert res["optimum"] is None  # unknown for a supernet
+    best = np.asarray([r["best_report"] for r in res["runs"]])
+    assert best.shape == (2,) and np.all((best >= 0) & (best <= 100))
+    for r in res["runs"]:
+        spec.get_space("nb201").string_to_arch(r["best_arch"])  # a valid cell string
+    assert (dest / "best_so_far.png").stat().st_size > 0
+    assert main(["search", "--space", "darts", "--supernet", str(out), "--out", str(tmp_path / "x")]) == 2
+    assert "trained on the nb201 space" in capsys.readouterr().err

@@ -11,6 +11,7 @@ import numpy as np
 from flax import struct
 
 from l2nas_jax.envs import nb201_codec as codec
+from l2nas_jax.envs.nb201_cost import nb201_cost
 from l2nas_jax.envs.nb201_table import NB201Table, check_dataset, load_table
 
 
@@ -71,6 +72,14 @@ class NB201Env:
         edge = jax.random.randint(k_edge, (), 0, codec.NUM_EDGES)
         shift = jax.random.randint(k_op, (), 1, codec.NUM_OPS)
         return arch.at[edge].set((arch[edge] + shift) % codec.NUM_OPS)
+
+    def cost(self, arch: chex.Array) -> tuple[jax.Array, jax.Array]:
+        """``(params_M, macs_M)`` of the cell network (AutoDL convention: its FLOPs are multiply-adds)."""
+        return nb201_cost(arch, self.dataset)
+
+    def enumerate_archs(self) -> jax.Array:
+        """Every cell, ``int32[15625, 6]``, row ``i`` having ``arch_id == i`` (exact constrained optima)."""
+        return codec.code_to_ops(jnp.arange(self.num_archs, dtype=jnp.int32))
 
     def arch_to_string(self, arch) -> str:
         return codec.format_arch(np.asarray(arch))

@@ -1,0 +1,353 @@
+"""Cost-constrained search: a wrapper environment that penalizes architectures over budget.
+
+Any environment that provides ``cost(arch) -> (params_M, macs_M)`` (jittable, in
+millions) can be constrained with :func:`constrain`.  The searchers are unchanged:
+they see one more :class:`~l2nas_jax.envs.base.Environment`.
+
+**Penalty, not projection.** An infeasible architecture is evaluated (and reported)
+as ``-margin * (1 + v)``, where ``v > 0`` is its relative violation
+``max(params / max_params, macs / max_macs) - 1``: strictly below every feasible
+value, and lower the further over budget it is, so a learner is pulled toward
+feasibility.  Feasible architectures keep the inner environment's value, clipped
+below at 0 (accuracies are >= 0; the clip only matters for a noisy value of a
+near-0 % cell), so **every infeasible value is strictly below every feasible
+one**.  The incumbent is the best *observed* value
+(:mod:`l2nas_jax.trajectory`), hence it is always feasible once any feasible
+architecture has been queried; a run that never queried one is reported as such
+(:class:`~l2nas_jax.results.SearchResult`: ``best_archs[s] is None``), never with
+an infeasible architecture.
+
+**Feasible proposals.** The cost model is analytic and free, so by default
+(``feasible_proposals=True``) the wrapper also restricts the proposal operators
+every searcher uses: ``random_arch`` draws :data:`RANDOM_TRIES` candidates and
+returns the first within budget, ``mutate`` draws :data:`MUTATE_TRIES` mutations
+and returns the first within budget (falling back to the first draw when none is,
+which is then penalized).  Random search thus samples (almost always) uniformly
+from the feasible set, and REA and L2NAS mutate within it; L2NAS's actor proposals
+are not filtered and are penalized when over budget.
+
+When the space can be enumerated (the environment has ``enumerate_archs()``, as
+NB201 does), ``optimum`` is the exact constrained optimum of the reported metric
+(all 15,625 NB201 cells in one ``vmap``), so regret and "reached optimum" work as
+for unconstrained runs; otherwise it is the unconstrained optimum (an upper bound)
+and ``optimum_exact`` is False.  An environment may also give ``min_cost() ->
+(params_M, macs_M)`` so impossible budgets are refused without enumeration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from typing import Any
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+#: Penalty scale (in units of the search metric, accuracy points): an infeasible arch scores ``-MARGIN * (1 + v)``.
+MARGIN = 10.0
+#: Candidates drawn by the feasible ``random_arch`` / ``mutate`` (first feasible one wins).
+RANDOM_TRIES = 64
+MUTATE_TRIES = 16
+#: Relative slack on budgets, so a budget equal to a cost (float32 round-off) counts as feasible.
+REL_TOL = 1e-6
+_SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9, "b": 1e9}
+_BUDGET = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([kKmMgGbB]?)\s*$")
+
+
+def parse_budget(value: str | float | int | None, what: str = "budget") -> float | None:
+    """A cost budget in millions: ``"600M"`` -> 600.0, ``"1.2M"``, ``"300k"`` -> 0.3, ``"0.5e6"`` -> 0.5.
+
+    Suffixes k/M/G (case-insensitive; B = G) scale a number; a bare number
+    (string or int/float) is an absolute count, so ``5e5`` and ``"0.5M"`` agree.
+    ``None`` means no budget.  Raises ValueError naming ``what`` for anything else.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"{what}: expected a budget such as '600M' or '300k', got {value!r}")
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        number, scale = float(value), 1.0
+    else:
+        m = _BUDGET.match(str(value))
+        if m is None:
+            raise ValueError(f"{what}: cannot parse {value!r}; expected a positive number with an optional "
+                             f"k/M/G suffix, such as '600M', '1.2M', '300k' or '0.5e6'")
+        number, scale = float(m.group(1)), _SUFFIX[m.group(2).lower()]
+    total = number * scale
+    if not math.isfinite(total) or total <= 0:
+        raise ValueError(f"{what}: budget must be a positive finite number, got {value!r}")
+    return total / 1e6
+
+
+def format_budget(millions: float) -> str:
+    """``0.6`` -> ``'0.6M'`` (the inverse of :func:`parse_budget` for printing)."""
+    return f"{millions:g}M"
+
+
+@dataclasses.dataclass(frozen=True)
+class Enumeration:
+    """Every architecture of an enumerable space with its cost, reported metric and feasibility (NumPy)."""
+
+    archs: np.ndarray  # int32[N, *arch_shape], row i has arch_id i
+    params: np.ndarray  # float32[N] (millions)
+    macs: np.ndarray  # float32[N] (millions)
+    report: np.ndarray  # float32[N] reported metric of the inner environment
+    feasible: np.ndarray  # bool[N]
+
+    @property
+    def num_feasible(self) -> int:
+        return int(self.feasible.sum())
+
+    @property
+    def best_index(self) -> int:
+        """Index of the feasible architecture with the best reported metric (lowest index on ties)."""
+        if not self.feasible.any():
+            raise ValueError("no architecture satisfies the budget")
+        return int(np.argmax(np.where(self.feasible, self.report, -np.inf)))
+
+    @property
+    def optimum(self) -> float:
+        return float(self.report[self.best_index])
+
+
+def feasible_mask(params: chex.Array, macs: chex.Array, max_params: float | None, max_macs: float | None):
+    """``params <= max_params`` and ``macs <= max_macs`` (None = no limit), with :data:`REL_TOL` slack."""
+    xp = jnp if isinstance(params, jax.Array) else np
+    ok = xp.ones(xp.shape(params), bool)
+    if max_params is not None:
+        ok = ok & (params <= max_params * (1 + REL_TOL))
+    if max_macs is not None:
+        ok = ok & (macs <= max_macs * (1 + REL_TOL))
+    return ok
+
+
+@jax.jit
+def _enumerate(env: Any) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    archs = env.enumerate_archs()
+    params, macs = jax.vmap(env.cost)(archs)
+    return archs, params, macs, jax.vmap(env.report)(archs)
+
+
+def enumerate_space(env: Any, max_params: float | None = None, max_macs: float | None = None) -> Enumeration:
+    """All architectures of ``env`` (needs ``enumerate_archs`` and ``cost``), one jitted ``vmap``."""
+    if not hasattr(env, "enumerate_archs"):
+        raise ValueError(f"space {env.name!r} cannot be enumerated (no enumerate_archs)")
+    archs, params, macs, report = jax.tree.map(np.asarray, _enumerate(env))
+    return Enumeration(archs=archs, params=params, macs=macs, report=report,
+                       feasible=feasible_mask(params, macs, max_params, max_macs))
+
+
+@struct.dataclass
+class ConstrainedEnv:
+    """``inner`` with a params and/or MACs budget (see the module docstring for the penalty).
+
+    Build it with :func:`constrain`.  Budgets are in millions (``inf`` = no limit).
+    """
+
+    inner: Any
+    constrained_optimum: jax.Array  # float32: best feasible reported metric (exact when optimum_exact)
+    max_params: float = struct.field(pytree_node=False, default=math.inf)
+    max_macs: float = struct.field(pytree_node=False, default=math.inf)
+    margin: float = struct.field(pytree_node=False, default=MARGIN)
+    optimum_exact: bool = struct.field(pytree_node=False, default=False)
+    feasible_proposals: bool = struct.field(pytree_node=False, default=True)
+    num_feasible: int = struct.field(pytree_node=False, default=-1)  # -1: unknown (not enumerable)
+    optimum_arch: str = struct.field(pytree_node=False, default="")
+    name: str = struct.field(pytree_node=False, default="")
+    alpha_shape: tuple[int, int] = struct.field(pytree_node=False, default=(0, 0))
+    arch_shape: tuple[int, ...] = struct.field(pytree_node=False, default=())
+    num_archs: int = struct.field(pytree_node=False, default=0)
+
+    # -- what results files read from an environment --------------------------------------------
+    @property
+    def dataset(self) -> str:
+        return getattr(self.inner, "dataset", "")
+
+    @property
+    def search_split(self) -> str:
+        return getattr(self.inner, "search_split", "search")
+
+    @property
+    def report_split(self) -> str:
+        return getattr(self.inner, "report_split", "report")
+
+    @property
+    def noise_sigma(self) -> Any:
+        return getattr(self.inner, "noise_sigma", 0.0)
+
+    @property
+    def predictor_source(self) -> str | None:
+        return getattr(self.inner, "predictor_source", None)
+
+    @property
+    def max_reward(self) -> jax.Array:
+        return self.inner.max_reward
+
+    @property
+    def optimum(self) -> jax.Array:
+        """Best *feasible* reported metric (exact when ``optimum_exact``, else the unconstrained optimum)."""
+        return self.constrained_optimum
+
+    def budgets(self) -> tuple[float | None, float | None]:
+        """``(max_params, max_macs)`` in millions, ``None`` where unconstrained."""
+        return (None if math.isinf(self.max_params) else self.max_params,
+                None if math.isinf(self.max_macs) else self.max_macs)
+
+    def describe(self) -> str:
+        """``'params <= 0.6M, MACs <= 600M'``."""
+        p, m = self.budgets()
+        parts = ([f"params <= {format_budget(p)}"] if p is not None else []) + \
+                ([f"MACs <= {format_budget(m)}"] if m is not None else [])
+        return ", ".join(parts)
+
+    # -- the constraint ----------------------------------------------------------------------------
+    def cost(self, arch: chex.Array) -> tuple[jax.Array, jax.Array]:
+        return self.inner.cost(arch)
+
+    def violation(self, arch: chex.Array) -> jax.Array:
+        """Relative budget violation ``max(params/max_params, macs/max_macs) - 1``, 0 when within budget."""
+        params, macs = self.inner.cost(arch)
+        return jnp.maximum(jnp.maximum(params / self.max_params, macs / self.max_macs) - 1.0, 0.0)
+
+    def is_feasible(self, arch: chex.Array) -> jax.Array:
+        params, macs = self.inner.cost(arch)
+        p, m = self.budgets()
+        return feasible_mask(params, macs, p, m)
+
+    def penalty(self, arch: chex.Array) -> jax.Array:
+        """The value of an infeasible ``arch``: ``-margin * (1 + violation)`` (always < 0)."""
+        return jnp.float32(-self.margin) * (1.0 + self.violation(arch))
+
+    # -- the Environment protocol --------------------------------------------------------------------
+    def discretize(self, alpha: chex.Array) -> chex.Array:
+        return self.inner.discretize(alpha)
+
+    def encode(self, arch: chex.Array) -> chex.Array:
+        return self.inner.encode(arch)
+
+    def arch_id(self, arch: chex.Array) -> chex.Array:
+        return self.inner.arch_id(arch)
+
+    def evaluate(self, key: chex.PRNGKey, arch: chex.Array) -> chex.Array:
+        """Inner search metric (clipped at 0) when feasible, else the penalty."""
+        value = jnp.maximum(self.inner.evaluate(key, arch), 0.0)
+        return jnp.where(self.is_feasible(arch), value, self.penalty(arch)).astype(jnp.float32)
+
+    def report(self, arch: chex.Array) -> chex.Array:
+        """Inner reported metric when feasible, else the (negative) penalty: never NaN or inf."""
+        return jnp.where(self.is_feasible(arch), self.inner.report(arch), self.penalty(arch)).astype(jnp.float32)
+
+    def _first_feasible(self, cands: chex.Array) -> chex.Array:
+        """The first feasible row of ``cands`` (the first row when none is)."""
+        ok = jax.vmap(self.is_feasible)(cands)
+        return cands[jnp.argmax(ok)]
+
+    def random_arch(self, key: chex.PRNGKey) -> chex.Array:
+        """Uniform over the space, restricted to the budget when ``feasible_proposals`` (rejection sampling)."""
+        if not self.feasible_proposals:
+            return self.inner.random_arch(key)
+        return self._first_feasible(jax.vmap(self.inner.random_arch)(jax.random.split(key, RANDOM_TRIES)))
+
+    def mutate(self, key: chex.PRNGKey, arch: chex.Array) -> chex.Array:
+        """The inner mutation, redrawn until within budget when ``feasible_proposals`` (bounded tries)."""
+        if not self.feasible_proposals:
+            return self.inner.mutate(key, arch)
+        keys = jax.random.split(key, MUTATE_TRIES)
+        return self._first_feasible(jax.vmap(self.inner.mutate, in_axes=(0, None))(keys, arch))
+
+    def arch_to_string(self, arch) -> str:
+        return self.inner.arch_to_string(arch)
+
+    def string_to_arch(self, s: str):
+        return self.inner.string_to_arch(s)
+
+    def enumerate_archs(self) -> jax.Array:
+        return self.inner.enumerate_archs()
+
+
+def _check_minimum(env: Any, min_params: float, min_macs: float, max_params: float | None,
+                   max_macs: float | None) -> None:
+    """Refuse a budget below the cheapest architecture of the space, naming that minimum."""
+    for what, budget, least, flag in (("params", max_params, min_params, "max_params"),
+                                      ("MACs", max_macs, min_macs, "max_macs")):
+        if budget is not None and budget < least * (1 - REL_TOL):
+            hint = " (a bare number is an absolute count; did you mean a suffix such as M?)" if budget < 1e-2 else ""
+            raise ValueError(f"{flag}={format_budget(budget)} is below the smallest {what} of any {env.name} "
+                             f"architecture ({least:.6g}M){hint}")
+
+
+def constrain(
+    env: Any,
+    max_params: str | float | None = None,
+    max_macs: str | float | None = None,
+    *,
+    margin: float = MARGIN,
+    feasible_proposals: bool = True,
+) -> Any:
+    """``env`` with a params and/or MACs budget (strings like ``"0.6M"``; see :func:`parse_budget`).
+
+    Returns ``env`` itself when both budgets are None.  Raises ValueError if the
+    space has no cost model, or if no architecture fits the budget (naming the
+    space's minimum cost).
+    """
+    p = parse_budget(max_params, "max_params")
+    m = parse_budget(max_macs, "max_macs")
+    if p is None and m is None:
+        return env
+    if not hasattr(env, "cost"):
+        raise ValueError(f"space {env.name!r} has no cost model (env.cost), so it cannot be constrained")
+    if not (math.isfinite(margin) and margin > 0):
+        raise ValueError(f"margin must be a positive finite number, got {margin}")
+    common = dict(inner=env, max_params=math.inf if p is None else p, max_macs=math.inf if m is None else m,
+                  margin=float(margin), feasible_proposals=bool(feasible_proposals), name=env.name, alpha_shape=tuple(env.alpha_shape),
+                  arch_shape=tuple(env.arch_shape), num_archs=int(env.num_archs))
+    if hasattr(env, "enumerate_archs"):
+        en = enumerate_space(env, p, m)
+        _check_minimum(env, float(en.params.min()), float(en.macs.min()), p, m)
+        if en.num_feasible == 0:
+            raise ValueError(f"no {env.name} architecture has params <= {format_budget(p or math.inf)} and "
+                             f"MACs <= {format_budget(m or math.inf)} together (smallest: {en.params.min():.6g}M params, "
+                             f"{en.macs.min():.6g}M MACs)")
+        best = en.best_index
+        return ConstrainedEnv(constrained_optimum=jnp.float32(en.report[best]), optimum_exact=True,
+                              num_feasible=en.num_feasible, optimum_arch=env.arch_to_string(en.archs[best]), **common)
+    if hasattr(env, "min_cost"):
+        least = env.min_cost()
+        _check_minimum(env, float(least[0]), float(least[1]), p, m)
+    return ConstrainedEnv(constrained_optimum=jnp.float32(env.optimum), optimum_exact=False, **common)
+
+
+def constraint_summary(env: Any) -> dict[str, Any] | None:
+    """JSON-ready description of ``env``'s constraint (None when unconstrained)."""
+    if not isinstance(env, ConstrainedEnv):
+        return None
+    p, m = env.budgets()
+    return {
+        "max_params_M": p,
+        "max_macs_M": m,
+        "description": env.describe(),
+        "handling": f"penalty: infeasible value = -{env.margin:g} * (1 + relative violation); "
+                    "negative reported values mean no feasible architecture yet",
+        "feasible_proposals": env.feasible_proposals,
+        "optimum": float(env.optimum),
+        "optimum_exact": env.optimum_exact,
+        "optimum_arch": env.optimum_arch or None,
+        "feasible_in_space": env.num_feasible if env.num_feasible >= 0 else None,
+        "space_size": env.num_archs,
+    }
+
+
+@jax.jit
+def _feasible_batch(env: ConstrainedEnv, archs: jax.Array) -> jax.Array:
+    lead = archs.shape[: archs.ndim - len(env.arch_shape)]
+    flat = archs.reshape((-1, *env.arch_shape))
+    return jax.vmap(env.is_feasible)(flat).reshape(lead)
+
+
+def feasible_archs(env: ConstrainedEnv, archs: np.ndarray) -> np.ndarray:
+    """``bool[...]`` feasibility of a batch of architectures (any leading dims)."""
+    return np.asarray(_feasible_batch(env, jnp.asarray(archs)))
