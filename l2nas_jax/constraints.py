@@ -45,6 +45,7 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+from l2nas_jax.envs.wrapper import InnerDelegate
 from flax import struct
 
 #: Penalty scale (in units of the search metric, accuracy points): an infeasible arch scores ``-MARGIN * (1 + v)``.
@@ -142,7 +143,7 @@ def enumerate_space(env: Any, max_params: float | None = None, max_macs: float |
 
 
 @struct.dataclass
-class ConstrainedEnv:
+class ConstrainedEnv(InnerDelegate):
     """``inner`` with a params and/or MACs budget (see the module docstring for the penalty).
 
     Build it with :func:`constrain`.  Budgets are in millions (``inf`` = no limit).
@@ -184,10 +185,6 @@ class ConstrainedEnv:
         return getattr(self.inner, "predictor_source", None)
 
     @property
-    def max_reward(self) -> jax.Array:
-        return self.inner.max_reward
-
-    @property
     def optimum(self) -> jax.Array:
         """Best *feasible* reported metric (exact when ``optimum_exact``, else the unconstrained optimum)."""
         return self.constrained_optimum
@@ -205,9 +202,6 @@ class ConstrainedEnv:
         return ", ".join(parts)
 
     # -- the constraint ----------------------------------------------------------------------------
-    def cost(self, arch: chex.Array) -> tuple[jax.Array, jax.Array]:
-        return self.inner.cost(arch)
-
     def violation(self, arch: chex.Array) -> jax.Array:
         """Relative budget violation ``max(params/max_params, macs/max_macs) - 1``, 0 when within budget."""
         params, macs = self.inner.cost(arch)
@@ -223,15 +217,6 @@ class ConstrainedEnv:
         return jnp.float32(-self.margin) * (1.0 + self.violation(arch))
 
     # -- the Environment protocol --------------------------------------------------------------------
-    def discretize(self, alpha: chex.Array) -> chex.Array:
-        return self.inner.discretize(alpha)
-
-    def encode(self, arch: chex.Array) -> chex.Array:
-        return self.inner.encode(arch)
-
-    def arch_id(self, arch: chex.Array) -> chex.Array:
-        return self.inner.arch_id(arch)
-
     def evaluate(self, key: chex.PRNGKey, arch: chex.Array) -> chex.Array:
         """Inner search metric (clipped at 0) when feasible, else the penalty."""
         value = jnp.maximum(self.inner.evaluate(key, arch), 0.0)
@@ -258,15 +243,6 @@ class ConstrainedEnv:
             return self.inner.mutate(key, arch)
         keys = jax.random.split(key, MUTATE_TRIES)
         return self._first_feasible(jax.vmap(self.inner.mutate, in_axes=(0, None))(keys, arch))
-
-    def arch_to_string(self, arch) -> str:
-        return self.inner.arch_to_string(arch)
-
-    def string_to_arch(self, s: str):
-        return self.inner.string_to_arch(s)
-
-    def enumerate_archs(self) -> jax.Array:
-        return self.inner.enumerate_archs()
 
 
 def _check_minimum(env: Any, min_params: float, min_macs: float, max_params: float | None,

@@ -29,6 +29,7 @@ from flax import struct
 
 from l2nas_jax import io
 from l2nas_jax.searcher import Searcher, StepOutput
+from l2nas_jax.envs.wrapper import InnerDelegate
 
 #: Default log-uniform range of the per-seed trade-off (accuracy points per doubling of MACs).
 LAMBDA_RANGE = (0.05, 10.0)
@@ -86,7 +87,7 @@ def arch_costs(env: Any, archs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @struct.dataclass
-class ScalarizedEnv:
+class ScalarizedEnv(InnerDelegate):
     """``inner`` whose search metric is ``accuracy - lam * log2(MACs_M)``; ``report`` stays the accuracy."""
 
     inner: Any
@@ -96,41 +97,12 @@ class ScalarizedEnv:
     arch_shape: tuple[int, ...] = struct.field(pytree_node=False, default=())
     num_archs: int = struct.field(pytree_node=False, default=0)
 
-    @property
-    def max_reward(self) -> jax.Array:
-        return self.inner.max_reward
-
-    @property
-    def optimum(self) -> jax.Array:
-        return self.inner.optimum
-
-    def discretize(self, alpha: chex.Array) -> chex.Array:
-        return self.inner.discretize(alpha)
-
-    def encode(self, arch: chex.Array) -> chex.Array:
-        return self.inner.encode(arch)
-
-    def arch_id(self, arch: chex.Array) -> chex.Array:
-        return self.inner.arch_id(arch)
-
     def evaluate(self, key: chex.PRNGKey, arch: chex.Array) -> chex.Array:
         _, macs = self.inner.cost(arch)
         return (self.inner.evaluate(key, arch) - self.lam * jnp.log2(macs)).astype(jnp.float32)
 
     def report(self, arch: chex.Array) -> chex.Array:
         return self.inner.report(arch)
-
-    def random_arch(self, key: chex.PRNGKey) -> chex.Array:
-        return self.inner.random_arch(key)
-
-    def mutate(self, key: chex.PRNGKey, arch: chex.Array) -> chex.Array:
-        return self.inner.mutate(key, arch)
-
-    def arch_to_string(self, arch) -> str:
-        return self.inner.arch_to_string(arch)
-
-    def cost(self, arch: chex.Array) -> tuple[jax.Array, jax.Array]:
-        return self.inner.cost(arch)
 
 
 @struct.dataclass

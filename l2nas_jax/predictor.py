@@ -30,6 +30,7 @@ from flax import struct
 from flax.traverse_util import flatten_dict, unflatten_dict
 
 from l2nas_jax import io
+from l2nas_jax.envs.wrapper import InnerDelegate
 
 FORMAT = "l2nas-jax accuracy predictor v1"
 _META_KEY = "__metadata__"
@@ -200,7 +201,7 @@ def load_predictor(path: str | os.PathLike) -> tuple[Predictor, dict[str, Any]]:
 
 
 @struct.dataclass
-class PredictorEnv:
+class PredictorEnv(InnerDelegate):
     """The *predicted* accuracy of a fitted :class:`Predictor` as a pure environment.
 
     ``evaluate`` and ``report`` both return the prediction (noise-free; the key is
@@ -233,15 +234,6 @@ class PredictorEnv:
         """Best predicted accuracy over the space (enumerable spaces), else the best training target."""
         return self.predicted_optimum
 
-    def discretize(self, alpha: chex.Array) -> chex.Array:
-        return self.inner.discretize(alpha)
-
-    def encode(self, arch: chex.Array) -> chex.Array:
-        return self.inner.encode(arch)
-
-    def arch_id(self, arch: chex.Array) -> chex.Array:
-        return self.inner.arch_id(arch)
-
     def evaluate(self, key: chex.PRNGKey, arch: chex.Array) -> chex.Array:
         """Predicted accuracy of ``arch`` (a prediction, not a measurement)."""
         del key
@@ -250,24 +242,6 @@ class PredictorEnv:
     def report(self, arch: chex.Array) -> chex.Array:
         """Predicted accuracy of ``arch`` (the same prediction as ``evaluate``)."""
         return self.predictor(self.inner.encode(arch)).astype(jnp.float32)
-
-    def random_arch(self, key: chex.PRNGKey) -> chex.Array:
-        return self.inner.random_arch(key)
-
-    def mutate(self, key: chex.PRNGKey, arch: chex.Array) -> chex.Array:
-        return self.inner.mutate(key, arch)
-
-    def arch_to_string(self, arch) -> str:
-        return self.inner.arch_to_string(arch)
-
-    def string_to_arch(self, s: str):
-        return self.inner.string_to_arch(s)
-
-    def cost(self, arch: chex.Array) -> tuple[jax.Array, jax.Array]:
-        return self.inner.cost(arch)
-
-    def enumerate_archs(self) -> jax.Array:
-        return self.inner.enumerate_archs()
 
 
 @jax.jit

@@ -1,0 +1,66 @@
+"""A mixin for environments that wrap another one and change only how it is scored.
+
+Constraint, Pareto-scalarization and predictor wrappers keep the inner environment's
+architecture handling (discretize, encode, ids, sampling, strings, cost); this mixin
+forwards all of it to ``self.inner`` so each wrapper states only what it changes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import chex
+import jax
+
+
+class InnerDelegate:
+    """Forward the evaluator-independent protocol to ``self.inner`` (a field of the subclass)."""
+
+    inner: Any
+
+    @property
+    def dataset(self) -> str:
+        return self.inner.dataset
+
+    @property
+    def search_split(self) -> str:
+        return self.inner.search_split
+
+    @property
+    def report_split(self) -> str:
+        return self.inner.report_split
+
+    @property
+    def max_reward(self) -> jax.Array:
+        return self.inner.max_reward
+
+    @property
+    def optimum(self) -> jax.Array:
+        return self.inner.optimum
+
+    def discretize(self, alpha: chex.Array) -> chex.Array:
+        return self.inner.discretize(alpha)
+
+    def encode(self, arch: chex.Array) -> chex.Array:
+        return self.inner.encode(arch)
+
+    def arch_id(self, arch: chex.Array) -> chex.Array:
+        return self.inner.arch_id(arch)
+
+    def random_arch(self, key: chex.PRNGKey) -> chex.Array:
+        return self.inner.random_arch(key)
+
+    def mutate(self, key: chex.PRNGKey, arch: chex.Array) -> chex.Array:
+        return self.inner.mutate(key, arch)
+
+    def arch_to_string(self, arch) -> str:
+        return self.inner.arch_to_string(arch)
+
+    def string_to_arch(self, s: str):
+        return self.inner.string_to_arch(s)
+
+    def cost(self, arch: chex.Array) -> tuple[jax.Array, jax.Array]:
+        return self.inner.cost(arch)
+
+    def enumerate_archs(self) -> jax.Array:
+        return self.inner.enumerate_archs()
