@@ -309,7 +309,7 @@ def constraint_summary(env: Any) -> dict[str, Any] | None:
         "handling": f"penalty: infeasible value = -{env.margin:g} * (1 + relative violation); "
                     "negative reported values mean no feasible architecture yet",
         "feasible_proposals": env.feasible_proposals,
-        "optimum": float(env.optimum),
+        "optimum": float(env.optimum) if np.isfinite(env.optimum) else None,  # None: unknown (supernet)
         "optimum_exact": env.optimum_exact,
         "optimum_arch": env.optimum_arch or None,
         "feasible_in_space": env.num_feasible if env.num_feasible >= 0 else None,

@@ -371,11 +371,13 @@ def test_l2nas_search_on_a_trained_supernet_via_cli(full_run, tmp_path, capsys):
     out, _, _ = full_run
     dest = tmp_path / "search"
     rc = main(["search", "--space", "nb201", "--supernet", str(out), "--queries", "16", "--seeds", "2",
-               "--set", "random_warmup=6", "--supernet-images", "32", "--no-progress", "--out", str(dest)])
+               "--set", "random_warmup=6", "--supernet-images", "32", "--max-params", "1M", "--no-progress",
+               "--out", str(dest)])
     assert rc == 0
     res = json.loads((dest / "results.json").read_text())
     assert res["meta"]["supernet"] == str(out)
-    assert res["optimum"] is None  # unknown for a supernet
+    assert res["optimum"] is None and res["constraint"]["optimum"] is None  # unknown for a supernet
+    assert all(r["feasible"] and r["feasible_queries"] > 0 for r in res["runs"])  # analytic cost of the derived cell network
     best = np.asarray([r["best_report"] for r in res["runs"]])
     assert best.shape == (2,) and np.all((best >= 0) & (best <= 100))
     for r in res["runs"]:
