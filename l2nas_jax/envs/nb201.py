@@ -64,14 +64,11 @@ class NB201Env:
         return self.report_acc[self.arch_id(arch)]
 
     def random_arch(self, key: chex.PRNGKey) -> chex.Array:
-        return jax.random.randint(key, self.arch_shape, 0, codec.NUM_OPS, dtype=jnp.int32)
+        return codec.random_arch(key)
 
     def mutate(self, key: chex.PRNGKey, arch: chex.Array) -> chex.Array:
         """Change one uniformly chosen edge to a different op (NB201 paper's REA mutation)."""
-        k_edge, k_op = jax.random.split(key)
-        edge = jax.random.randint(k_edge, (), 0, codec.NUM_EDGES)
-        shift = jax.random.randint(k_op, (), 1, codec.NUM_OPS)
-        return arch.at[edge].set((arch[edge] + shift) % codec.NUM_OPS)
+        return codec.mutate(key, arch)
 
     def cost(self, arch: chex.Array) -> tuple[jax.Array, jax.Array]:
         """``(params_M, macs_M)`` of the cell network (AutoDL convention: its FLOPs are multiply-adds)."""

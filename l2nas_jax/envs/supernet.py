@@ -25,13 +25,11 @@ from flax import struct
 from l2nas_jax.envs.codec import SpaceCodec, get_codec
 
 
-def _split_logits(out: Any) -> jax.Array:
-    return out[0] if isinstance(out, (tuple, list)) else out
-
-
 def path_accuracy(model: Any, variables: Any, arch: chex.Array, images: chex.Array, labels: chex.Array,
                   batch_size: int) -> chex.Array:
     """Accuracy in % of path ``arch`` on ``images`` (``[N, H, W, 3]`` normalised; N % batch_size == 0)."""
+    from l2nas_jax.supernet.train import split_outputs
+
     n = images.shape[0]
     chex.assert_shape(labels, (n,))
     xs = images.reshape(n // batch_size, batch_size, *images.shape[1:])
@@ -39,7 +37,7 @@ def path_accuracy(model: Any, variables: Any, arch: chex.Array, images: chex.Arr
 
     def one(xy):
         out, _ = model.apply(variables, xy[0], arch, train=True, mutable=["batch_stats"])
-        return jnp.sum(jnp.argmax(_split_logits(out), -1) == xy[1])
+        return jnp.sum(jnp.argmax(split_outputs(out)[0], -1) == xy[1])
 
     return 100.0 * jnp.sum(jax.lax.map(one, (xs, ys))) / n
 

@@ -14,7 +14,6 @@ import importlib
 from typing import Any, Callable
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 
@@ -67,11 +66,8 @@ def _nb201() -> SpaceSpec:
     codec = importlib.import_module("l2nas_jax.envs.nb201_codec")
     nets = importlib.import_module("l2nas_jax.nets.nb201")
 
-    def sample(key: jax.Array) -> jax.Array:
-        return jax.random.randint(key, (codec.NUM_EDGES,), 0, codec.NUM_OPS, dtype=jnp.int32)
-
     return SpaceSpec(
-        name="nb201", sample_arch=sample, make_supernet=nets.make_supernet, make_network=nets.make_network,
+        name="nb201", sample_arch=codec.random_arch, make_supernet=nets.make_supernet, make_network=nets.make_network,
         arch_to_string=lambda a: codec.format_arch(np.asarray(a)), string_to_arch=codec.parse_arch,
         num_classes=10, image_size=32, net_kwargs=_kwargs("nb201", "C", "N"),
     )

@@ -196,7 +196,7 @@ def cross_entropy(logits: jax.Array, labels: jax.Array, num_classes: int, smooth
     return optax.softmax_cross_entropy(logits, targets).mean()
 
 
-def _split_outputs(out: Any) -> tuple[jax.Array, jax.Array | None]:
+def split_outputs(out: Any) -> tuple[jax.Array, jax.Array | None]:
     """Nets return logits, or (logits, aux_logits) in training (DARTS auxiliary head)."""
     if isinstance(out, (tuple, list)):
         return out[0], (out[1] if len(out) > 1 else None)
@@ -223,7 +223,7 @@ def make_train_step_fn(model: nn.Module, config: TrainConfig, arch_fn: ArchFn | 
         def loss_fn(params):
             out, updates = apply_model(model, _variables(params, state.batch_stats), x, arch, train=True,
                                        mutable=["batch_stats"], rngs={"dropout": k_drop})
-            logits, aux = _split_outputs(out)
+            logits, aux = split_outputs(out)
             n = logits.shape[-1]
             loss = cross_entropy(logits, labels, n, config.label_smoothing)
             if aux is not None and config.aux_weight > 0:
@@ -290,7 +290,7 @@ def make_eval_fn(model: nn.Module, batch_size: int = 256, *, fast_compile: bool 
         ys = jnp.pad(labels, (0, pad), constant_values=-1).reshape(nb, bs)
 
         def one(xy):
-            logits, _ = _split_outputs(apply_model(model, variables, xy[0], arch, train=False))
+            logits, _ = split_outputs(apply_model(model, variables, xy[0], arch, train=False))
             return jnp.sum(jnp.argmax(logits, -1) == xy[1])
 
         return jnp.sum(jax.lax.map(one, (xs, ys))) / n
