@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from l2nas_jax import io
+from l2nas_jax.core import io
 
 RESULTS = Path(__file__).parent / "results"
 

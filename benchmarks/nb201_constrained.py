@@ -3,7 +3,7 @@
 For each params budget (default 0.3M, 0.6M, 1.0M on CIFAR-10), the true constrained
 optimum is computed by enumerating all 15,625 cells; each method (L2NAS, REA,
 random; 20 seeds, 500 queries) then searches the constrained environment
-(:mod:`l2nas_jax.constraints`: over-budget cells get a penalty).  Reported per budget
+(:mod:`l2nas_jax.envs.constrained`: over-budget cells get a penalty).  Reported per budget
 and method: fraction of seeds whose final incumbent *is* the constrained optimum,
 the same at 100 and 300 queries, mean gap to the optimum (accuracy points), and
 the fraction of queries spent over budget.  Writes
@@ -26,9 +26,10 @@ from typing import Sequence
 
 import numpy as np
 
-from l2nas_jax import io, methods
+from l2nas_jax import methods
+from l2nas_jax.core import io
 from l2nas_jax.api import build_env, run_method
-from l2nas_jax.provenance import provenance
+from l2nas_jax.core.provenance import provenance
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CHECKPOINTS = (100, 300)
@@ -92,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "",
         f"{args.dataset}, params budgets {', '.join(budgets)}; {args.seeds} seeds x {args.queries} queries per method, "
         f"base seed {args.seed}; default configs. The constrained optimum is the best test accuracy among the cells "
-        "within budget, found by enumerating all 15,625 cells (analytic params, `l2nas_jax.envs.nb201_cost`). "
+        "within budget, found by enumerating all 15,625 cells (analytic params, `l2nas_jax.spaces.nb201.cost`). "
         "Over-budget cells are evaluated as a penalty `-10 * (1 + relative violation)` (never returned). "
         "'reached @q': seeds whose incumbent (best search metric so far) is the constrained optimum after q queries; "
         "'gap': constrained optimum minus the final incumbent's accuracy; 'over budget': share of queries spent on "

@@ -1,10 +1,10 @@
 """Accuracy predictor on NAS-Bench-201: fit an MLP on N random cells, rank the held-out rest, search it.
 
-Fits :func:`l2nas_jax.predictor.fit_predictor` (default 3 x 400 MLP, 2000 Adam steps) on
+Fits :func:`l2nas_jax.envs.predictor.fit_predictor` (default 3 x 400 MLP, 2000 Adam steps) on
 ``--train`` distinct random cells of the table (CIFAR-10 test accuracy, the embedded
 table's only metric), and reports Spearman rho, Kendall tau-b and RMSE on every
 other cell, plus how good the predictor's top cells really are.  Then searches the
-predictor (:class:`~l2nas_jax.predictor.PredictorEnv`) with L2NAS and looks the
+predictor (:class:`~l2nas_jax.envs.predictor.PredictorEnv`) with L2NAS and looks the
 found cells up in the table.  Writes ``benchmarks/results/nb201_predictor.md`` and
 ``.json``; ``--save FILE`` also keeps the fitted predictor (``l2nas search --predictor FILE``).
 
@@ -25,10 +25,10 @@ from typing import Sequence
 import jax
 import numpy as np
 
-from l2nas_jax import io
+from l2nas_jax.core import io
 from l2nas_jax.api import build_env, run_method
-from l2nas_jax.predictor import fit_predictor, make_predictor_env, rank_correlations, save_predictor
-from l2nas_jax.provenance import provenance
+from l2nas_jax.envs.predictor import fit_predictor, make_predictor_env, rank_correlations, save_predictor
+from l2nas_jax.core.provenance import provenance
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

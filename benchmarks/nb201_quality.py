@@ -1,6 +1,6 @@
 """Search quality on NAS-Bench-201: every method on all three datasets, same seeds and budgets.
 
-Runs :func:`l2nas_jax.compare.compare` per dataset, prints each table, and writes
+Runs :func:`l2nas_jax.experiments.compare.compare` per dataset, prints each table, and writes
 ``benchmarks/results/nb201_quality.md`` and ``.json`` (seed, method configs,
 versions, device, per-seed best accuracy at each budget).  Defaults: 20 seeds,
 1000 queries, methods l2nas, rea, random, reinforce.
@@ -19,10 +19,11 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from l2nas_jax import io
-from l2nas_jax.compare import DEFAULT_BUDGETS, DEFAULT_METHODS, check_methods, compare, parse_budgets, parse_list
-from l2nas_jax.envs.nb201_table import DATASETS, check_dataset
-from l2nas_jax.provenance import provenance
+from l2nas_jax.core import io
+from l2nas_jax.cli.common import parse_budgets, parse_list
+from l2nas_jax.experiments.compare import DEFAULT_BUDGETS, DEFAULT_METHODS, check_methods, compare
+from l2nas_jax.spaces.nb201.table import DATASETS, check_dataset
+from l2nas_jax.core.provenance import provenance
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

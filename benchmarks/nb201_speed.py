@@ -15,7 +15,7 @@ Writes benchmarks/results/nb201_speed.json.
 
 from __future__ import annotations
 
-from l2nas_jax.cpu import use_all_cpu_cores
+from l2nas_jax.core.cpu import use_all_cpu_cores
 
 use_all_cpu_cores()
 
@@ -30,11 +30,11 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from l2nas_jax import io  # noqa: E402
+from l2nas_jax.core import io  # noqa: E402
 from l2nas_jax.agent.learner import agent_init, make_update  # noqa: E402
 from l2nas_jax.agent.search import LITERAL_PAPER_CONFIG, L2NASConfig, make_l2nas  # noqa: E402
 from l2nas_jax.api import build_env  # noqa: E402
-from l2nas_jax.provenance import provenance  # noqa: E402
+from l2nas_jax.core.provenance import provenance  # noqa: E402
 from l2nas_jax.runner import seed_keys, shard_seeds  # noqa: E402
 from l2nas_jax.searcher import run_searcher  # noqa: E402
 

@@ -31,13 +31,14 @@ from typing import Sequence
 
 import numpy as np
 
-from l2nas_jax import io
+from l2nas_jax.core import io
 from l2nas_jax.api import build_env
-from l2nas_jax.compare import exact_curves, parse_budgets, parse_list
+from l2nas_jax.cli.common import parse_budgets, parse_list
+from l2nas_jax.experiments.compare import exact_curves
 from l2nas_jax.methods import make_config
-from l2nas_jax.provenance import provenance
+from l2nas_jax.core.provenance import provenance
 from l2nas_jax.runner import seed_keys
-from l2nas_jax.transfer import TRANSFER_EPS_START, run_source, transfer
+from l2nas_jax.experiments.transfer import TRANSFER_EPS_START, run_source, transfer
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_PAIRS = "cifar10:cifar100,cifar10:imagenet16-120,cifar100:imagenet16-120"
@@ -69,7 +70,7 @@ def verdict_lines(result, budgets: Sequence[int]) -> list[str]:
 
 
 def save_png(results: dict, path: Path) -> None:
-    from l2nas_jax.plotting import _pyplot, plot_curves
+    from l2nas_jax.report.plots import _pyplot, plot_curves
 
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4.5), squeeze=False)

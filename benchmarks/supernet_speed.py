@@ -29,7 +29,7 @@ Writes benchmarks/results/supernet_speed_<tag>.json and .md (tag default: the JA
 
 from __future__ import annotations
 
-from l2nas_jax.cpu import use_all_cpu_cores
+from l2nas_jax.core.cpu import use_all_cpu_cores
 
 use_all_cpu_cores()
 
@@ -45,9 +45,10 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from l2nas_jax import io  # noqa: E402
-from l2nas_jax.provenance import provenance  # noqa: E402
-from l2nas_jax.supernet import sharding, spec, train  # noqa: E402
+from l2nas_jax.core import io  # noqa: E402
+from l2nas_jax.core.provenance import provenance  # noqa: E402
+from l2nas_jax.spaces import get_space  # noqa: E402
+from l2nas_jax.supernet import sharding, train  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 #: The settings of the task: NB201 TinyNetwork(C=16, N=5) and the DARTS search skeleton (C=16, 8 cells).
@@ -57,11 +58,11 @@ FULL = {"nb201": {"channels": 16, "layers": 5}, "darts": {"channels": 16, "layer
 def fixed_network(space: str, arch: Any, channels: int, layers: int, num_classes: int) -> Any:
     """The plain network of ``arch`` with the supernet's skeleton (see the module docstring)."""
     if space == "nb201":
-        from l2nas_jax.nets import nb201
+        from l2nas_jax.spaces.nb201 import nets as nb201
 
         return nb201.make_network(arch, C=channels, N=layers, num_classes=num_classes, affine=False)
     if space == "darts":
-        from l2nas_jax.nets import darts
+        from l2nas_jax.spaces.darts import nets as darts
 
         return darts.make_network(arch, C=channels, layers=layers, num_classes=num_classes, auxiliary=False,
                                   drop_path=0.0)
@@ -130,10 +131,10 @@ def space_settings(space_name: str, args: argparse.Namespace) -> dict[str, int]:
 
 def bench_space(space_name: str, args: argparse.Namespace) -> dict[str, Any]:
     """All three variants of one space, in one process."""
-    space = spec.get_space(space_name)
+    space = get_space(space_name)
     size = space_settings(space_name, args)
     channels, layers, image_size, batch_size = size["channels"], size["layers"], size["image_size"], size["batch_size"]
-    arch = np.asarray(space.sample_arch(jax.random.key(args.seed)))
+    arch = np.asarray(space.random_arch(jax.random.key(args.seed)))
     arch_string = space.arch_to_string(arch)
     config = bench_config(batch_size, image_size, args.seed)
     supernet = space.supernet(channels=channels, layers=layers, num_classes=10)
@@ -153,7 +154,7 @@ def bench_space(space_name: str, args: argparse.Namespace) -> dict[str, Any]:
         "train_config": config.to_dict(),
         "fixed_arch": arch_string,
     }
-    for name, model, fn in (("fixed", fixed, None), ("supernet", supernet, space.sample_arch),
+    for name, model, fn in (("fixed", fixed, None), ("supernet", supernet, space.random_arch),
                             ("supernet_pinned", supernet, pinned)):
         print(f"[{space_name}] {name} ...", file=sys.stderr, flush=True)
         out[name] = measure(model, fn, config, image_size, **kw)

@@ -8,12 +8,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-from l2nas_jax import methods, repeats
+from l2nas_jax import methods
+from l2nas_jax.wrappers import repeats
 from l2nas_jax.checkpoint import load_checkpoint, read_spec, save_checkpoint
-from l2nas_jax.constraints import ConstrainedEnv, constrain, constraint_summary, feasible_archs
+from l2nas_jax.envs.constrained import ConstrainedEnv, constrain, constraint_summary, feasible_archs
 from l2nas_jax.envs import make_env
+from l2nas_jax.spaces import get_space
 from l2nas_jax.envs.base import Environment
-from l2nas_jax.provenance import provenance
+from l2nas_jax.core.provenance import provenance
 from l2nas_jax.results import SearchResult
 from l2nas_jax.runner import abstract_run, check_queries, run_batched, seed_keys
 from l2nas_jax.trajectory import Trajectory
@@ -36,19 +38,19 @@ def build_env(
 
     ``supernet`` (a ``train/supernet.py`` run directory) makes the trained supernet the
     evaluator (:mod:`l2nas_jax.envs.supernet`; DARTS and OFA have no table).
-    ``predictor`` (a file from :func:`l2nas_jax.predictor.save_predictor`) replaces the
+    ``predictor`` (a file from :func:`l2nas_jax.envs.predictor.save_predictor`) replaces the
     evaluator by the fitted accuracy predictor; ``max_params``/``max_macs`` (budgets
-    such as ``"0.6M"``, ``"600M"``) constrain the search (:mod:`l2nas_jax.constraints`).
+    such as ``"0.6M"``, ``"600M"``) constrain the search (:mod:`l2nas_jax.envs.constrained`).
     """
     if supernet is not None:
         env = _supernet_env(space, supernet, supernet_images, data_dir, table, noise_sigma, predictor)
         return constrain(env, max_params, max_macs)
-    if space in ("darts", "ofa") and predictor is None:
+    if predictor is None and not get_space(space).has_table:
         raise ValueError(f"the {space} space has no benchmark table: search a trained supernet (--supernet DIR, "
                          f"from train/supernet.py) or a fitted accuracy predictor (--predictor FILE)")
     env = make_env(space, dataset=dataset, table=table, noise_sigma=noise_sigma)
     if predictor is not None:
-        from l2nas_jax.predictor import predictor_env
+        from l2nas_jax.envs.predictor import predictor_env
 
         if noise_sigma:
             raise ValueError("noise_sigma has no effect on a predictor (its predictions are noise-free); drop it")
@@ -91,20 +93,20 @@ def run_method(
 
     ``pareto=True`` searches accuracy vs MACs: each seed optimizes its own trade-off
     ``accuracy - lambda * log2(MACs)`` (``lambda`` log-uniform in ``lambda_range``;
-    :mod:`l2nas_jax.pareto`) and ``result.pareto`` holds the front of every queried
+    :mod:`l2nas_jax.wrappers.pareto`) and ``result.pareto`` holds the front of every queried
     architecture.
 
     With ``checkpoint``, the complete state is saved there after every ``chunk``
     queries; ``resume=True`` continues from it and gives the same result as an
     uninterrupted run.  ``free_repeats=True`` serves repeated architectures from a
-    cache without spending budget (:mod:`l2nas_jax.repeats`); by default every query counts.
+    cache without spending budget (:mod:`l2nas_jax.wrappers.repeats`); by default every query counts.
     """
     queries = check_queries(queries)
     if isinstance(config, dict) or config is None:
         config = methods.make_config(method, config)
     _, make = methods.get_method(method)
     if pareto:
-        from l2nas_jax import pareto as pareto_mod
+        from l2nas_jax.wrappers import pareto as pareto_mod
 
         if isinstance(env, ConstrainedEnv):
             raise ValueError("pareto search cannot be combined with a params/MACs budget: the front already "
@@ -135,7 +137,7 @@ def run_method(
     result = make_result(env, method, config, traj, seed=seed, metrics=metrics,
                          meta={**timing, "free_repeats": free_repeats})
     if pareto:
-        from l2nas_jax.pareto import pareto_summary
+        from l2nas_jax.wrappers.pareto import pareto_summary
 
         summary = pareto_summary(env, result, lambdas=metrics["lambda"][:, 0])
         summary["lambda_range"] = list(lambda_range)

@@ -15,7 +15,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from l2nas_jax import io
+from l2nas_jax.core import io
 
 _FORMAT = 1
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from l2nas_jax import io
+from l2nas_jax.core import io
 from l2nas_jax.trajectory import Trajectory
 
 #: Decimals kept for accuracies in JSON files (the table has 4).
@@ -24,7 +24,7 @@ class SearchResult:
     ``curves[s, t]`` is the reported metric of seed ``s``'s incumbent after ``t + 1``
     queries (the incumbent is chosen by the *search* metric).
 
-    A constrained run (:mod:`l2nas_jax.constraints`) also has ``constraint`` (the
+    A constrained run (:mod:`l2nas_jax.envs.constrained`) also has ``constraint`` (the
     budget, how infeasible architectures are handled, the constrained optimum) and
     ``feasible[s, t]`` (query ``t`` of seed ``s`` was within budget).  A seed that
     never queried a feasible architecture has ``best_archs[s] = None``: its curve
@@ -47,7 +47,7 @@ class SearchResult:
     meta: dict[str, Any] = dataclasses.field(default_factory=dict)
     constraint: dict[str, Any] | None = None
     feasible: np.ndarray | None = None  # bool[S, T] per query; None when unconstrained
-    pareto: dict[str, Any] | None = None  # l2nas_jax.pareto.pareto_summary of a --pareto run
+    pareto: dict[str, Any] | None = None  # l2nas_jax.wrappers.pareto.pareto_summary of a --pareto run
 
     @property
     def incumbent_feasible(self) -> np.ndarray:

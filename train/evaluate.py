@@ -1,7 +1,7 @@
 """Train a found architecture from scratch: DARTS evaluation network, NB201 cell network, OFA subnet.
 
 The last step of a search: the architecture string written by ``l2nas search`` (or a named
-genotype, or one typed by hand) is built as a FIXED network (``l2nas_jax.nets.<space>.make_network``)
+genotype, or one typed by hand) is built as a FIXED network (``l2nas_jax.spaces.<space>.nets.make_network``)
 and trained with the same machinery as the supernets (``l2nas_jax.supernet.train.fit``: one
 jitted, data-parallel step over all devices, orbax checkpoints and exact resume, per-epoch
 metrics.jsonl, progress bars), under the space's standard protocol unless flags override it.
@@ -173,7 +173,7 @@ def build_model(space: str, arch: Any, *, num_classes: int, options: NetOptions,
         raise ValueError(f"--dropout must lie in [0, 1), got {options.dropout}")
     wrapper = EvalNetwork
     if space == "darts":
-        from l2nas_jax.nets import darts as nets
+        from l2nas_jax.spaces.darts import nets as nets
 
         C, layers = options.channels or 36, options.layers or 20
         linear = options.drop_path_schedule == "linear" and options.drop_path > 0
@@ -188,13 +188,13 @@ def build_model(space: str, arch: Any, *, num_classes: int, options: NetOptions,
     if options.drop_path > 0:
         raise ValueError(f"--drop-path is a DARTS option; the {space} network has no drop-path")
     if space == "nb201":
-        from l2nas_jax.nets import nb201 as nets
+        from l2nas_jax.spaces.nb201 import nets as nets
 
         C, N = options.channels or 16, options.layers or 5
         net = nets.make_network(arch, C=C, N=N, num_classes=num_classes)
         return wrapper(net), {"network": "TinyNetwork", "C": C, "N": N, "num_classes": num_classes}
     if space == "ofa":
-        from l2nas_jax.nets import ofa as nets
+        from l2nas_jax.spaces.ofa import nets as nets
 
         if options.channels is not None or options.layers is not None:
             raise ValueError("--channels/--layers do not apply to OFA (use --width or --base-widths)")
@@ -256,7 +256,7 @@ def model_counts(model: Any, image_size: int) -> dict[str, int]:
 def analytic_counts(space: str, arch: Any, net_cfg: Mapping[str, Any], image_size: int) -> dict[str, Any]:
     """Params / MACs from the space's analytic counter (``envs/*_cost.py``), or a note why there is none."""
     if space == "darts":
-        from l2nas_jax.envs.darts_cost import darts_cost_counts
+        from l2nas_jax.spaces.darts.cost import darts_cost_counts
 
         p, m = darts_cost_counts(arch, C=net_cfg["C"], layers=net_cfg["layers"], num_classes=net_cfg["num_classes"],
                                  image_size=image_size)
@@ -264,7 +264,7 @@ def analytic_counts(space: str, arch: Any, net_cfg: Mapping[str, Any], image_siz
     if space == "nb201":
         import numpy as np
 
-        from l2nas_jax.envs import nb201_cost as nb201_cost_lib
+        from l2nas_jax.spaces.nb201 import cost as nb201_cost_lib
 
         key = {(10, 32): "cifar10", (100, 32): "cifar100", (120, 16): "imagenet16-120"}.get(
             (net_cfg["num_classes"], image_size))
@@ -285,7 +285,7 @@ def analytic_counts(space: str, arch: Any, net_cfg: Mapping[str, Any], image_siz
         return {"params": params, "macs": flops - net_cfg["num_classes"], "flops_autodl": flops,
                 "counter": f"envs.nb201_cost.nb201_cost({key!r})"}
     if space == "ofa":
-        from l2nas_jax.envs import ofa_cost
+        from l2nas_jax.spaces.ofa import cost as ofa_cost
 
         bw = net_cfg["base_widths"]
         widths = ofa_cost.stage_widths(net_cfg["width"], bw)
@@ -309,17 +309,17 @@ def parse_arch(space: str, text: str) -> tuple[Any, str]:
     if not text:
         raise ValueError("--genotype is empty")
     if space == "darts":
-        from l2nas_jax.envs import darts_codec as codec
+        from l2nas_jax.spaces.darts import codec as codec
 
         arch = codec.parse_genotype(codec.GENOTYPES.get(text, text))
         return arch, codec.format_genotype(arch)
     if space == "nb201":
-        from l2nas_jax.envs import nb201_codec as codec
+        from l2nas_jax.spaces.nb201 import codec as codec
 
         arch = codec.parse_arch(text)
         return arch, codec.format_arch(arch)
     if space == "ofa":
-        from l2nas_jax.envs import ofa_codec as codec
+        from l2nas_jax.spaces.ofa import codec as codec
 
         cfg = codec.as_config(text).canonical()
         return cfg, codec.format_subnet(cfg)
@@ -384,7 +384,7 @@ def resolve_genotype(space: str, value: str) -> tuple[Any, str, dict[str, Any]]:
     elif looks_like_path:
         raise ValueError(f"--genotype: no such file {value.strip()!r}")
     elif space == "darts":
-        from l2nas_jax.envs.darts_codec import GENOTYPES
+        from l2nas_jax.spaces.darts.codec import GENOTYPES
 
         if value.strip() in GENOTYPES:
             source = {"kind": "named", "name": value.strip()}
@@ -511,8 +511,8 @@ def _nb201_reference(arch: Any, dataset: str, net_cfg: Mapping[str, Any]) -> dic
     """The NB201 table's 200-epoch mean test accuracy of the cell (standard net and dataset only)."""
     if dataset not in ("cifar10", "cifar100") or (net_cfg["C"], net_cfg["N"]) != (16, 5):
         return None
-    from l2nas_jax.envs.nb201_codec import ops_to_code
-    from l2nas_jax.envs.nb201_table import EMBEDDED_SOURCE, load_table
+    from l2nas_jax.spaces.nb201.codec import ops_to_code
+    from l2nas_jax.spaces.nb201.table import EMBEDDED_SOURCE, load_table
 
     acc = float(load_table(None).by_code(dataset, "test")[int(ops_to_code(arch))])
     return {"nb201_table_test_acc_pct": acc, "source": EMBEDDED_SOURCE}
@@ -535,8 +535,8 @@ def train_and_evaluate(args: argparse.Namespace) -> tuple[dict[str, Any], Any, A
         from l2nas_jax.supernet.sharding import initialize_distributed
 
         initialize_distributed(args.coordinator, args.num_processes, args.process_id)
-    from l2nas_jax import io
-    from l2nas_jax.provenance import provenance
+    from l2nas_jax.core import io
+    from l2nas_jax.core.provenance import provenance
 
     _check_args(args)
     arch, arch_string, source = resolve_genotype(args.space, args.genotype)

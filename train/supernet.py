@@ -82,9 +82,10 @@ def run(args: argparse.Namespace):
     import jax
     import numpy as np
 
-    from l2nas_jax import io
-    from l2nas_jax.provenance import provenance
-    from l2nas_jax.supernet import data, spec, train
+    from l2nas_jax.core import io
+    from l2nas_jax.core.provenance import provenance
+    from l2nas_jax.spaces import get_space
+    from l2nas_jax.supernet import data, train
 
     for name in ("epochs", "batch_size", "synthetic_size", "image_size", "synthetic_classes", "checkpoint_every", "keep_checkpoints"):
         v = getattr(args, name)
@@ -93,7 +94,7 @@ def run(args: argparse.Namespace):
     out = Path(args.out)
     if not args.resume and (out / "checkpoints").exists() and any((out / "checkpoints").iterdir()):
         raise ValueError(f"{out} already holds checkpoints; pass --resume to continue that run or choose a new --out")
-    space = spec.get_space(args.space)
+    space = get_space(args.space)
     if args.dataset == "synthetic":
         dataset = data.synthetic_dataset(seed=args.seed, n=args.synthetic_size, image_size=args.image_size,
                                          num_classes=args.synthetic_classes)
@@ -109,7 +110,7 @@ def run(args: argparse.Namespace):
     eval_fn = None
     if args.eval_archs > 0 and jax.process_count() == 1 and len(dataset.heldout_labels) > 0:
         base = jax.random.fold_in(jax.random.key(args.seed), 0x7E57)
-        archs = [space.sample_arch(jax.random.fold_in(base, i)) for i in range(args.eval_archs)]
+        archs = [space.random_arch(jax.random.fold_in(base, i)) for i in range(args.eval_archs)]
         m = min(args.eval_images, len(dataset.heldout_labels))
         images, labels = dataset.normalize(dataset.heldout_images[:m]), dataset.heldout_labels[:m]
 
@@ -121,7 +122,7 @@ def run(args: argparse.Namespace):
 
     meta = {"space": args.space, "net": {k: v for k, v in net_kw.items() if v is not None},
             "dataset": dataset.summary()}
-    result = train.fit(model, dataset, config, arch_fn=space.sample_arch, out_dir=out, resume=args.resume,
+    result = train.fit(model, dataset, config, arch_fn=space.random_arch, out_dir=out, resume=args.resume,
                        stop_after_steps=args.max_steps, progress=not args.no_progress, eval_fn=eval_fn,
                        metadata=meta, fast_compile=args.fast_compile)
     summary = {

@@ -2,7 +2,7 @@
 
 Every baseline keeps one PRNG key in its state and splits it at every step
 (:func:`next_keys`), so a run is reproducible from its init key alone and a step
-repeated at the same query index (see :mod:`l2nas_jax.repeats`) draws new numbers.
+repeated at the same query index (see :mod:`l2nas_jax.wrappers.repeats`) draws new numbers.
 """
 
 from __future__ import annotations

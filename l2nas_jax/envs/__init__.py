@@ -1,25 +1,19 @@
-"""Search-space environments and their registry."""
+"""Evaluators built from a :class:`~l2nas_jax.spaces.base.Space` (table, supernet, predictor) and wrappers.
+
+Space knowledge lives in :mod:`l2nas_jax.spaces`; this package only evaluates architectures.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 from l2nas_jax.envs.base import Environment
-from l2nas_jax.envs.nb201 import NB201Env, make_nb201_env
-
-_REGISTRY: dict[str, Callable[..., Any]] = {"nb201": make_nb201_env}
-
-
-def register_environment(name: str, factory: Callable[..., Any]) -> None:
-    """Make ``make_env(name, ...)`` build environments with ``factory``."""
-    _REGISTRY[name] = factory
+from l2nas_jax.envs.table import TableEnv, make_nb201_env, make_table_env
 
 
 def make_env(space: str, **kwargs: Any) -> Environment:
-    """Build an environment by space name (``nb201``, ...)."""
-    if space not in _REGISTRY:
-        raise ValueError(f"unknown search space {space!r}; valid: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[space](**kwargs)
+    """The table environment of a space by name (``nb201``, or any registered space with a table)."""
+    return make_table_env(space, **kwargs)
 
 
-__all__ = ["Environment", "NB201Env", "make_env", "make_nb201_env", "register_environment"]
+__all__ = ["Environment", "TableEnv", "make_env", "make_nb201_env", "make_table_env"]

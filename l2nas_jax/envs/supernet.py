@@ -22,14 +22,15 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from l2nas_jax.envs.codec import SpaceCodec, get_codec
+from l2nas_jax.spaces import Space, get_space
+from l2nas_jax.supernet import data as data_lib
+from l2nas_jax.supernet import train as train_lib
+from l2nas_jax.supernet.ckpt import Checkpointer
 
 
 def path_accuracy(model: Any, variables: Any, arch: chex.Array, images: chex.Array, labels: chex.Array,
                   batch_size: int) -> chex.Array:
     """Accuracy in % of path ``arch`` on ``images`` (``[N, H, W, 3]`` normalised; N % batch_size == 0)."""
-    from l2nas_jax.supernet.train import split_outputs
-
     n = images.shape[0]
     chex.assert_shape(labels, (n,))
     xs = images.reshape(n // batch_size, batch_size, *images.shape[1:])
@@ -37,7 +38,7 @@ def path_accuracy(model: Any, variables: Any, arch: chex.Array, images: chex.Arr
 
     def one(xy):
         out, _ = model.apply(variables, xy[0], arch, train=True, mutable=["batch_stats"])
-        return jnp.sum(jnp.argmax(split_outputs(out)[0], -1) == xy[1])
+        return jnp.sum(jnp.argmax(train_lib.split_outputs(out)[0], -1) == xy[1])
 
     return 100.0 * jnp.sum(jax.lax.map(one, (xs, ys))) / n
 
@@ -51,7 +52,7 @@ class SupernetEnv:
     search_labels: jax.Array
     report_images: jax.Array
     report_labels: jax.Array
-    codec: SpaceCodec = struct.field(pytree_node=False)
+    space: Space = struct.field(pytree_node=False)
     model: Any = struct.field(pytree_node=False)
     batch_size: int = struct.field(pytree_node=False, default=256)
     cost_kwargs: tuple = struct.field(pytree_node=False, default=())
@@ -74,13 +75,13 @@ class SupernetEnv:
         return jnp.float32(jnp.nan)
 
     def discretize(self, alpha: chex.Array) -> chex.Array:
-        return self.codec.discretize(alpha.reshape(self.alpha_shape))
+        return self.space.discretize(alpha.reshape(self.alpha_shape))
 
     def encode(self, arch: chex.Array) -> chex.Array:
-        return self.codec.encode(arch).reshape(self.alpha_shape)
+        return self.space.encode(arch).reshape(self.alpha_shape)
 
     def arch_id(self, arch: chex.Array) -> chex.Array:
-        return self.codec.arch_id(arch)
+        return self.space.arch_id(arch)
 
     def evaluate(self, key: chex.PRNGKey, arch: chex.Array) -> chex.Array:
         """Held-out accuracy (%) of the path (deterministic: ``key`` is unused)."""
@@ -94,19 +95,19 @@ class SupernetEnv:
 
     def cost(self, arch: chex.Array) -> tuple[chex.Array, chex.Array]:
         """(params_M, MACs_M) of the derived stand-alone network (analytic)."""
-        return self.codec.cost(arch, **dict(self.cost_kwargs))
+        return self.space.cost(arch, **dict(self.cost_kwargs))
 
     def random_arch(self, key: chex.PRNGKey) -> chex.Array:
-        return self.codec.random_arch(key)
+        return self.space.random_arch(key)
 
     def mutate(self, key: chex.PRNGKey, arch: chex.Array) -> chex.Array:
-        return self.codec.mutate(key, arch)
+        return self.space.mutate(key, arch)
 
     def arch_to_string(self, arch) -> str:
-        return self.codec.to_string(np.asarray(arch))
+        return self.space.to_string(np.asarray(arch))
 
     def string_to_arch(self, s: str) -> np.ndarray:
-        return self.codec.from_string(s)
+        return self.space.from_string(s)
 
 
 def _trim(images: np.ndarray, labels: np.ndarray, limit: int | None, batch_size: int, what: str):
@@ -136,13 +137,13 @@ def make_supernet_env(
     Each split is cut to a multiple of ``batch_size`` (at most ``max_images``) so every query
     costs the same fixed-shape forward pass.
     """
-    codec = get_codec(space)
+    codec = get_space(space)
     batch_size = int(min(batch_size, len(search[1]), len(report[1])))
     s_x, s_y = _trim(*search, max_images, batch_size, search_split)
     r_x, r_y = _trim(*report, max_images, batch_size, report_split)
     return SupernetEnv(
         variables=variables, search_images=jnp.asarray(s_x, jnp.float32), search_labels=jnp.asarray(s_y, jnp.int32),
-        report_images=jnp.asarray(r_x, jnp.float32), report_labels=jnp.asarray(r_y, jnp.int32), codec=codec,
+        report_images=jnp.asarray(r_x, jnp.float32), report_labels=jnp.asarray(r_y, jnp.int32), space=codec,
         model=model, batch_size=batch_size, cost_kwargs=tuple(sorted((cost_kwargs or {}).items())), dataset=dataset,
         search_split=search_split, report_split=report_split, name=space, alpha_shape=codec.alpha_shape,
         arch_shape=codec.arch_shape, num_archs=codec.num_archs,
@@ -163,11 +164,6 @@ def load_supernet_env(
     the test set when the dataset has one (CIFAR via tfds), else the second half of the
     held-out images (the generated dataset), so the two metrics never share images.
     """
-    from l2nas_jax.supernet import data as data_lib
-    from l2nas_jax.supernet import spec as spec_lib
-    from l2nas_jax.supernet import train as train_lib
-    from l2nas_jax.supernet.ckpt import Checkpointer
-
     run_dir = Path(run_dir)
     meta_path = run_dir / "supernet.json"
     if not meta_path.is_file():
@@ -177,7 +173,7 @@ def load_supernet_env(
         space, net, ds, config = meta["space"], meta["net"], meta["dataset"], meta["train_config"]
     except (json.JSONDecodeError, KeyError) as e:
         raise ValueError(f"{meta_path} is malformed ({type(e).__name__}: {e})") from None
-    spec = spec_lib.get_space(space)
+    spec = get_space(space)
     if ds["name"] == "synthetic":
         dataset = data_lib.synthetic_dataset(seed=meta["seed"], n=ds["train"] + ds["heldout"],
                                              image_size=ds["image_size"], num_classes=ds["num_classes"])
@@ -186,7 +182,7 @@ def load_supernet_env(
     model = spec.supernet(**net)
     cfg = train_lib.TrainConfig.from_dict(config)
     like = train_lib.create_train_state(model, cfg, jax.random.key(cfg.seed), dataset.train_images.shape[1:], 1,
-                                        arch_fn=spec.sample_arch)
+                                        arch_fn=spec.random_arch)
     with Checkpointer(run_dir / "checkpoints", async_save=False) as ckpt:
         state, _, _ = ckpt.restore(like, jax.random.key(0))
     # host round trip: restored arrays are committed to one device; the runner shards seeds over all of them

@@ -21,7 +21,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from l2nas_jax.supernet.sharding import make_mesh, replicated
-from l2nas_jax.supernet.train import TrainState
+from l2nas_jax.supernet.state import TrainState
 
 
 def _to_tree(state: TrainState, key: jax.Array) -> dict[str, Any]:

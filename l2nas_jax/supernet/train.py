@@ -29,11 +29,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from flax.training import train_state
 from tqdm.auto import tqdm
 
 from l2nas_jax.supernet import data as data_lib
 from l2nas_jax.supernet import sharding as shard_lib
+from l2nas_jax.supernet.state import TrainState
 
 ArchFn = Callable[[jax.Array], jax.Array]
 METRICS_FILE = "metrics.jsonl"
@@ -94,12 +94,6 @@ class TrainConfig:
         if bad:
             raise ValueError(f"unknown TrainConfig field(s) {bad}; valid: {sorted(names)}")
         return cls(**d)
-
-
-class TrainState(train_state.TrainState):
-    """flax TrainState plus BatchNorm running statistics."""
-
-    batch_stats: Any = None
 
 
 def make_lr_schedule(config: TrainConfig, total_steps: int) -> optax.Schedule:
@@ -450,7 +444,7 @@ def _append_jsonl(path: Path, record: Mapping[str, Any]) -> None:
 
 def _truncate_metrics(path: Path, step: int) -> None:
     """Drop records logged after the checkpoint we resume from (a kill between log and checkpoint)."""
-    from l2nas_jax import io
+    from l2nas_jax.core import io
 
     if not path.exists():
         return

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from l2nas_jax.envs.nb201_table import EMBEDDED_SOURCE, read_csv, save_npz
+from l2nas_jax.spaces.nb201.table import EMBEDDED_SOURCE, read_csv, save_npz
 
 
 def main() -> None:

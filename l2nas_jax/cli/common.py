@@ -1,0 +1,125 @@
+"""Shared pieces of the subcommands: the error type, common flags, config overrides, output dirs, progress."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from l2nas_jax import methods
+from l2nas_jax.spaces import space_names
+
+
+class CLIError(ValueError):
+    """A user-facing error: printed as one line, exit code 2."""
+
+
+SPACES = space_names()
+DATASETS = ("cifar10", "cifar100", "imagenet16-120")
+
+
+def prepare_out_dir(out: str | Path, overwrite: bool, produced: Sequence[str]) -> Path:
+    """Create ``out``; refuse an existing non-empty directory unless ``overwrite``."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out {out} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise CLIError(f"output directory {out} is not empty; pass --overwrite to replace {', '.join(produced)}")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def coerce_value(value: str, default: Any, what: str) -> Any:
+    """Parse ``value`` to the type of ``default`` (bool, tuple of ints, int, float, str); ``what`` names it in errors."""
+    try:
+        if isinstance(default, bool):
+            if value.lower() not in ("true", "false", "1", "0"):
+                raise ValueError
+            return value.lower() in ("true", "1")
+        if isinstance(default, tuple):
+            return tuple(int(v) for v in value.split(",") if v)
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+    except ValueError:
+        raise CLIError(f"{what}={value}: expected a {type(default).__name__}") from None
+    return value
+
+
+def parse_assignment(item: str, flag: str, defaults: dict[str, Any], method: str) -> tuple[str, str]:
+    """Split ``key=value`` and check ``key`` is a config field."""
+    if "=" not in item:
+        raise CLIError(f"{flag} expects key=value, got {item!r}")
+    k, v = item.split("=", 1)
+    if k not in defaults:
+        raise CLIError(f"unknown {method} config key {k!r}; valid: {', '.join(sorted(defaults))}")
+    return k, v
+
+
+def method_overrides(method: str, config_file: str | None, sets: Sequence[str]) -> dict[str, Any]:
+    """Config overrides from a JSON file and ``--set key=value`` pairs (unknown keys are errors)."""
+    cls, _ = methods.get_method(method)
+    defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+    out: dict[str, Any] = {}
+    if config_file:
+        try:
+            loaded = json.loads(Path(config_file).read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise CLIError(f"cannot read config file {config_file}: {e}") from None
+        if not isinstance(loaded, dict):
+            raise CLIError(f"config file {config_file} must hold a JSON object")
+        out.update({k: tuple(v) if isinstance(v, list) else v for k, v in loaded.items()})
+    for item in sets:
+        k, v = parse_assignment(item, "--set", defaults, method)
+        out[k] = coerce_value(v, defaults[k], f"--set {k}")
+    unknown = sorted(set(out) - set(defaults))
+    if unknown:
+        raise CLIError(f"unknown {method} config key(s) {', '.join(unknown)}; valid: {', '.join(sorted(defaults))}")
+    return out
+
+
+def progress_bar(total: int, desc: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, desc=desc, unit="query", disable=not enabled, file=sys.stderr)
+    last = [0]
+
+    def update(done: int) -> None:
+        bar.update(done - last[0])
+        last[0] = done
+
+    return bar, update
+
+
+def add_common_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--space", default="nb201", help=f"search space: {', '.join(SPACES)} (default nb201)")
+    p.add_argument("--dataset", default="cifar10", help=f"dataset: {', '.join(DATASETS)} (default cifar10)")
+    p.add_argument("--queries", type=int, default=1000, help="evaluations per run (default 1000)")
+    p.add_argument("--seeds", type=int, default=8, help="independent runs, vmapped (default 8)")
+    p.add_argument("--seed", type=int, default=0, help="base seed; run i uses split(key(seed), seeds)[i]")
+    p.add_argument("--table", default=None, help="NB201 table: .csv, .npz, or the official .pth (default: embedded)")
+    p.add_argument("--noise-sigma", type=float, default=0.0, help="Gaussian noise (accuracy points) on the search metric")
+    p.add_argument("--free-repeats", action="store_true",
+                   help="serve repeated architectures from a cache without spending budget (all methods alike)")
+    p.add_argument("--overwrite", action="store_true", help="replace results in a non-empty --out directory")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def parse_list(text: str, what: str) -> list[str]:
+    """Split a comma-separated CLI list, dropping blanks."""
+    items = [s.strip() for s in str(text).split(",") if s.strip()]
+    if not items:
+        raise CLIError(f"empty {what} list")
+    return items
+
+
+def parse_budgets(text: str) -> tuple[int, ...]:
+    """``"50,100,200"`` -> ``(50, 100, 200)``."""
+    try:
+        return tuple(int(b) for b in parse_list(text, "budget"))
+    except ValueError as e:
+        raise CLIError(f"budgets must be comma-separated positive integers, got {text!r}") from e

@@ -1,0 +1,1 @@
+"""Rendering of results: terminal/Markdown tables, plots, Pareto fronts, op-frequency heatmaps."""

@@ -1,0 +1,388 @@
+"""DARTS networks: the single-path search supernet and the fixed evaluation networks.
+
+Follows ``quark0/darts`` ``cnn/{model_search,model,operations}.py`` (DARTS, Liu et al., ICLR
+2019), summarised in /work/shared/SPACES.md section 2.  Architectures use the contract form of
+:mod:`l2nas_jax.spaces.darts.codec`: ``arch = int32[2, 8, 2]`` (cell 0 normal, 1 reduce); pair
+``2i``/``2i+1`` = ``(op id into DARTS_OPS, input state)`` feeding intermediate node ``i + 2``;
+cell output = concat of states 2..5.
+
+* Supernet (:func:`make_supernet`, DARTS' search ``Network(C=16, layers=8)``): stem 3x3 conv
+  (3C) + BN, ``layers`` cells with reductions at ``layers//3`` and ``2*layers//3``, GAP, linear.
+  Every edge (14 per cell) holds its own copy of all 7 ops; cell BNs are non-affine and pools are
+  followed by a non-affine BN (DARTS ``MixedOp``).  ``arch`` is a traced call input; for each
+  pair one lifted switch over the node's ``(input, op)`` candidates runs only the chosen op on
+  the chosen input (``n_inputs * 7`` branches), so one compiled step serves every architecture,
+  unselected ops are not computed, get exactly zero gradient and keep their BN statistics.
+* Fixed networks (:func:`make_network`): ``NetworkCIFAR`` (C=36, 20 cells, auxiliary head on
+  cell ``2*layers//3``, drop-path on non-identity ops) and ``NetworkImageNet`` (C=48, 14 cells);
+  affine BN, pools without BN.  Parameter counts match
+  :func:`l2nas_jax.spaces.darts.cost.darts_cost_counts` (DARTS_V2 CIFAR-10: 3,349,342).
+
+Module paths are shared (``cell{k}/node{j}/in{i}_{op}``, ``cell{k}/preprocess{0,1}``, ``stem*``,
+``classifier``), so a fixed net's conv kernels sit at the same paths as in the supernet.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import chex
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from l2nas_jax.spaces.darts.codec import ARCH_SHAPE, DARTS_OPS, NUM_NODES, NUM_OPS, is_valid, parse_genotype
+from l2nas_jax.spaces.layers import (
+    DilConv,
+    FactorizedReduce,
+    Identity,
+    Pool,
+    ReLUConvBN,
+    SepConv,
+    batch_norm,
+    classifier,
+    conv,
+    global_avg_pool,
+    single_path,
+)
+
+STEM_MULTIPLIER = 3
+MULTIPLIER = 4  # cell output = concat of the 4 intermediate states
+NETWORKS = ("cifar", "imagenet")
+
+
+def darts_op(op: str, channels: int, stride: int, affine: bool, search: bool, **module_kw: Any) -> nn.Module:
+    """The DARTS candidate op ``op`` (C -> C, ``stride``); ``search`` adds the MixedOp pool BN.
+
+    ``module_kw`` (``name=`` or ``parent=``) is passed to the module constructor.
+    """
+    if op in ("sep_conv_3x3", "sep_conv_5x5"):
+        k = int(op[-1])
+        return SepConv(channels, k, stride, k // 2, affine, **module_kw)
+    if op in ("dil_conv_3x3", "dil_conv_5x5"):
+        k = int(op[-1])
+        return DilConv(channels, k, stride, k - 1, 2, affine, **module_kw)
+    if op in ("max_pool_3x3", "avg_pool_3x3"):
+        return Pool(op[:3], stride, bn=search, **module_kw)
+    if op == "skip_connect":
+        return Identity(**module_kw) if stride == 1 else FactorizedReduce(channels, affine, **module_kw)
+    raise ValueError(f"unknown DARTS op {op!r}; valid ops: {', '.join(DARTS_OPS)}")
+
+
+def _preprocess(channels: int, reduction_prev: bool, affine: bool) -> tuple[nn.Module, nn.Module]:
+    """(preprocess0, preprocess1): bring s0 (halved if the previous cell reduced) and s1 to C channels."""
+    p0 = (
+        FactorizedReduce(channels, affine, name="preprocess0")
+        if reduction_prev
+        else ReLUConvBN(channels, 1, 1, 0, affine=affine, name="preprocess0")
+    )
+    return p0, ReLUConvBN(channels, 1, 1, 0, affine=affine, name="preprocess1")
+
+
+def drop_path(mdl: nn.Module, x: chex.Array, rate: Any) -> chex.Array:
+    """Zero whole examples with probability ``rate`` and rescale the rest (DARTS ``drop_path``)."""
+    keep = 1.0 - jnp.asarray(rate, x.dtype)
+    mask = jax.random.bernoulli(mdl.make_rng("dropout"), keep, (x.shape[0], 1, 1, 1))
+    return x / keep * mask.astype(x.dtype)
+
+
+# ----------------------------------------------------------------------------- supernet
+
+
+def _stack_select(trees: Sequence[Any], index: chex.Array) -> Any:
+    """``trees[index]`` for equally shaped pytrees (gather: the others get exactly zero gradient)."""
+    if len(trees) == 1:
+        return trees[0]
+    return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs)[index], *trees)
+
+
+class MixedNode(nn.Module):
+    """All 7 ops on each of the ``n_inputs`` edges into one node; a call runs one ``(op, input)`` pair.
+
+    Variables live at ``in{i}_{op}`` (one op module per edge and op).  At apply time the chosen
+    edge's variables are gathered per op type and a 7-way ``lax.switch`` applies only the chosen
+    op (an op module applied functionally with those variables); in reduction cells an outer
+    2-way switch picks the strided group (inputs 0, 1) or the stride-1 group (inputs >= 2).
+    Compared with one switch over all ``n_inputs * 7`` (edge, op) branches this keeps the program
+    small (7 or 14 branches per pair, each carrying one edge's variables), which cut XLA compile
+    time of the tiny test supernet from > 10 min to seconds.  BN statistics are written back only
+    for the chosen edge; unselected ops are not computed and get exactly zero gradient.
+    """
+
+    channels: int
+    n_inputs: int
+    reduction: bool
+    affine: bool = False
+
+    def _groups(self) -> list[tuple[int, ...]]:
+        """Input indices sharing a stride (and so an input shape)."""
+        if not self.reduction:
+            return [tuple(range(self.n_inputs))]
+        return [g for g in ((0, 1), tuple(range(2, self.n_inputs))) if g]
+
+    def _op(self, op: str, i: int, name: str | None = None, parent: Any = None) -> nn.Module:
+        stride = 2 if self.reduction and i < 2 else 1
+        kw = {"name": name} if name is not None else {"parent": parent}
+        return darts_op(op, self.channels, stride, self.affine, search=True, **kw)
+
+    @nn.compact
+    def __call__(self, states: Sequence[chex.Array], pair: chex.Array, train: bool) -> chex.Array:
+        op_id, inp = jnp.asarray(pair[0], jnp.int32), jnp.asarray(pair[1], jnp.int32)
+        if self.is_initializing():  # create every (edge, op) module; pick the output by indexing
+            outs = [self._op(op, i, name=f"in{i}_{op}")(states[i], train) for i in range(self.n_inputs) for op in DARTS_OPS]
+            return jnp.stack(outs)[inp * NUM_OPS + op_id]
+        variables = self.variables
+        params, stats = variables.get("params", {}), variables.get("batch_stats", {})
+        update_stats = train and self.is_mutable_collection("batch_stats")
+        groups = self._groups()
+        locals_ = [jnp.clip(inp - g[0], 0, len(g) - 1) for g in groups]
+        # Per group: the chosen edge's variables of each op type (gathers, done outside the switch).
+        sel = [
+            (
+                [_stack_select([params.get(f"in{i}_{op}", {}) for i in g], loc) for op in DARTS_OPS],
+                [_stack_select([stats.get(f"in{i}_{op}", {}) for i in g], loc) for op in DARTS_OPS],
+            )
+            for g, loc in zip(groups, locals_)
+        ]
+
+        def op_branch(gi: int, k: int):
+            def run(sel_p, sel_s, x):
+                op = self._op(DARTS_OPS[k], groups[gi][0], parent=None)
+                v = {"params": sel_p[k], "batch_stats": sel_s[k]}
+                if not update_stats:
+                    return op.apply(v, x, train), sel_s
+                y, upd = op.apply(v, x, train, mutable=["batch_stats"])
+                return y, [upd.get("batch_stats", {}) if j == k else t for j, t in enumerate(sel_s)]
+
+            return run
+
+        def group_branch(gi: int):
+            def run(sel, states):
+                g = groups[gi]
+                x = jax.lax.switch(locals_[gi], [lambda st, i=i: st[i] for i in range(len(g))], tuple(states[i] for i in g))
+                sel_p, sel_s = sel[gi]
+                y, new_s = jax.lax.switch(op_id, [op_branch(gi, k) for k in range(NUM_OPS)], sel_p, sel_s, x)
+                return y, [new_s if j == gi else sel[j][1] for j in range(len(groups))]
+
+            return run
+
+        if len(groups) == 1:
+            y, new_stats = group_branch(0)(sel, states)
+        else:
+            y, new_stats = jax.lax.cond(inp >= 2, group_branch(1), group_branch(0), sel, states)
+        if update_stats:
+            for g, ns in zip(groups, new_stats):
+                for k, op in enumerate(DARTS_OPS):
+                    for i in g:
+                        name = f"in{i}_{op}"
+                        if name in stats:
+                            hit = (inp == i) & (op_id == k)
+                            new = jax.tree_util.tree_map(lambda n, o, h=hit: jnp.where(h, n, o), ns[k], stats[name])
+                            self.put_variable("batch_stats", name, new)
+        return y
+
+
+class SearchCell(nn.Module):
+    """DARTS search cell: preprocess, 4 nodes each = sum of its 2 selected pairs, concat states 2..5."""
+
+    channels: int
+    reduction: bool
+    reduction_prev: bool
+    affine: bool = False
+
+    @nn.compact
+    def __call__(self, s0: chex.Array, s1: chex.Array, arch: chex.Array, train: bool) -> chex.Array:
+        p0, p1 = _preprocess(self.channels, self.reduction_prev, self.affine)
+        states = [p0(s0, train), p1(s1, train)]
+        for j in range(2, 2 + NUM_NODES):
+            node = MixedNode(self.channels, j, self.reduction, self.affine, name=f"node{j}")
+            states.append(node(states, arch[2 * j - 4], train) + node(states, arch[2 * j - 3], train))
+        return jnp.concatenate(states[2:], axis=-1)
+
+
+class DartsSupernet(nn.Module):
+    """DARTS search ``Network``: call ``(x, arch int32[2, 8, 2], train)`` -> logits."""
+
+    C: int = 16
+    layers: int = 8
+    num_classes: int = 10
+    affine: bool = False
+
+    @nn.compact
+    def __call__(self, x: chex.Array, arch: chex.Array, train: bool = False) -> chex.Array:
+        chex.assert_rank(x, 4)
+        chex.assert_shape(arch, ARCH_SHAPE)
+        c_curr = STEM_MULTIPLIER * self.C
+        s = batch_norm(train, name="stem_bn")(conv(c_curr, 3, 1, 1, name="stem_conv")(x))
+        s0 = s1 = s
+        c_curr, reduction_prev = self.C, False
+        for k in range(self.layers):
+            reduction = k in (self.layers // 3, 2 * self.layers // 3)
+            c_curr *= 2 if reduction else 1
+            cell = SearchCell(c_curr, reduction, reduction_prev, self.affine, name=f"cell{k}")
+            s0, s1 = s1, cell(s0, s1, arch[int(reduction)], train)
+            reduction_prev = reduction
+        return classifier(self.num_classes)(global_avg_pool(s1))
+
+
+def make_supernet(C: int = 16, layers: int = 8, num_classes: int = 10, *, affine: bool = False) -> DartsSupernet:
+    """The single-path DARTS supernet; call ``apply(v, x, arch, train=...)`` with ``arch: int32[2, 8, 2]``."""
+    if layers < 3:
+        raise ValueError(f"DARTS supernet needs layers >= 3 (reductions at layers//3, 2*layers//3), got {layers}")
+    return DartsSupernet(C=C, layers=layers, num_classes=num_classes, affine=affine)
+
+
+# ----------------------------------------------------------------------------- fixed networks
+
+
+class FixedNode(nn.Module):
+    """One node of a derived cell: ``op_a(states[in_a]) + op_b(states[in_b])`` with drop-path."""
+
+    channels: int
+    pairs: tuple[tuple[int, int], tuple[int, int]]
+    reduction: bool
+
+    @nn.compact
+    def __call__(self, states: Sequence[chex.Array], train: bool, drop_rate: Any) -> chex.Array:
+        out = []
+        for op_id, i in self.pairs:
+            op_name = DARTS_OPS[op_id]
+            stride = 2 if self.reduction and i < 2 else 1
+            op = darts_op(op_name, self.channels, stride, affine=True, search=False, name=f"in{i}_{op_name}")
+            h = op(states[i], train)
+            if train and not isinstance(op, Identity) and not _is_zero(drop_rate) and not self.is_initializing():
+                h = drop_path(self, h, drop_rate)
+            out.append(h)
+        return out[0] + out[1]
+
+
+def _is_zero(rate: Any) -> bool:
+    """Whether the drop-path rate is statically zero (then no 'dropout' rng is needed)."""
+    return isinstance(rate, (int, float)) and rate == 0
+
+
+class EvalCell(nn.Module):
+    """DARTS evaluation cell for one ``int[8, 2]`` genotype half (affine BN, no pool BN)."""
+
+    channels: int
+    genotype: tuple[tuple[int, int], ...]
+    reduction: bool
+    reduction_prev: bool
+
+    @nn.compact
+    def __call__(self, s0: chex.Array, s1: chex.Array, train: bool, drop_rate: Any) -> chex.Array:
+        p0, p1 = _preprocess(self.channels, self.reduction_prev, affine=True)
+        states = [p0(s0, train), p1(s1, train)]
+        for j in range(2, 2 + NUM_NODES):
+            pairs = (self.genotype[2 * j - 4], self.genotype[2 * j - 3])
+            states.append(FixedNode(self.channels, pairs, self.reduction, name=f"node{j}")(states, train, drop_rate))
+        return jnp.concatenate(states[2:], axis=-1)
+
+
+class AuxiliaryHead(nn.Module):
+    """Auxiliary classifier: ReLU, AvgPool 5 (stride 3 CIFAR / 2 ImageNet), 1x1 128, BN, ReLU, 2x2 768, ..."""
+
+    num_classes: int
+    network: str = "cifar"
+
+    @nn.compact
+    def __call__(self, x: chex.Array, train: bool) -> chex.Array:
+        stride = 3 if self.network == "cifar" else 2
+        x = nn.avg_pool(nn.relu(x), (5, 5), (stride, stride), "VALID")
+        if x.shape[1:3] != (2, 2):
+            raise ValueError(f"auxiliary head expects a 2x2 map after its pool, got {x.shape[1:3]}")
+        x = nn.relu(batch_norm(train)(conv(128, 1)(x)))
+        x = conv(768, 2)(x)
+        if self.network == "cifar":  # NetworkImageNet's head omits this BN (see quark0/darts model.py)
+            x = batch_norm(train)(x)
+        return classifier(self.num_classes)(nn.relu(x).reshape(x.shape[0], -1))
+
+
+class DartsNetwork(nn.Module):
+    """DARTS ``NetworkCIFAR`` / ``NetworkImageNet`` for a fixed ``arch`` (nested tuples, static)."""
+
+    arch: tuple[tuple[tuple[int, int], ...], ...]
+    C: int = 36
+    layers: int = 20
+    num_classes: int = 10
+    auxiliary: bool = True
+    drop_path: float = 0.2
+    network: str = "cifar"
+
+    @nn.compact
+    def __call__(self, x: chex.Array, train: bool = False, drop_path_rate: Any = None) -> Any:
+        """Logits, or ``(logits, aux_logits)`` when training with the auxiliary head.
+
+        ``drop_path_rate`` (float or traced scalar) overrides ``self.drop_path`` -- DARTS ramps it
+        linearly over training; a non-zero rate in training needs a ``'dropout'`` rng.
+        """
+        chex.assert_rank(x, 4)
+        rate = self.drop_path if drop_path_rate is None else drop_path_rate
+        if self.network == "cifar":
+            c_curr = STEM_MULTIPLIER * self.C
+            s0 = s1 = batch_norm(train, name="stem_bn")(conv(c_curr, 3, 1, 1, name="stem_conv")(x))
+            c_pp = c_prev = c_curr
+            reduction_prev = False
+        else:
+            s0 = conv(self.C // 2, 3, 2, 1, name="stem0_conv0")(x)
+            s0 = nn.relu(batch_norm(train, name="stem0_bn0")(s0))
+            s0 = batch_norm(train, name="stem0_bn1")(conv(self.C, 3, 2, 1, name="stem0_conv1")(s0))
+            s1 = batch_norm(train, name="stem1_bn")(conv(self.C, 3, 2, 1, name="stem1_conv")(nn.relu(s0)))
+            reduction_prev = True
+        aux = None
+        c_curr = self.C
+        for k in range(self.layers):
+            reduction = k in (self.layers // 3, 2 * self.layers // 3)
+            c_curr *= 2 if reduction else 1
+            cell = EvalCell(c_curr, self.arch[int(reduction)], reduction, reduction_prev, name=f"cell{k}")
+            s0, s1 = s1, cell(s0, s1, train, rate)
+            reduction_prev = reduction
+            if k == 2 * self.layers // 3 and self.auxiliary and (train or self.is_initializing()):
+                # Created at init whatever ``train`` is, so eval-mode init can later train.
+                aux = AuxiliaryHead(self.num_classes, self.network, name="auxiliary_head")(s1, train)
+        logits = classifier(self.num_classes)(global_avg_pool(s1))
+        return (logits, aux) if train and self.auxiliary else logits
+
+
+def _check_arch(arch: Any) -> tuple[tuple[tuple[int, int], ...], ...]:
+    """Static nested-tuple form of a valid ``int[2, 8, 2]`` arch or a genotype string."""
+    a = parse_genotype(arch) if isinstance(arch, str) else np.asarray(arch)
+    if not is_valid(a):
+        raise ValueError(
+            f"not a valid DARTS arch: expected int[2, 8, 2] (op id < {NUM_OPS}, pair 2i/2i+1 inputs distinct "
+            f"and < i + 2) or a genotype string, got {arch!r}"
+        )
+    return tuple(tuple((int(o), int(i)) for o, i in cell) for cell in a)
+
+
+def make_network(
+    arch: Any,
+    C: int = 36,
+    layers: int = 20,
+    num_classes: int = 10,
+    auxiliary: bool = True,
+    drop_path: float = 0.2,
+    *,
+    network: str = "cifar",
+) -> DartsNetwork:
+    """Fixed DARTS evaluation net of ``arch`` (int[2, 8, 2] or genotype string); ``network`` cifar|imagenet.
+
+    For ImageNet pass the ImageNet settings explicitly (DARTS: ``C=48, layers=14,
+    num_classes=1000``, 224 px input).  Call ``apply(v, x, train=..., rngs={'dropout': key})``.
+    """
+    if network not in NETWORKS:
+        raise ValueError(f"unknown DARTS network {network!r}; expected one of {', '.join(NETWORKS)}")
+    if not 0.0 <= drop_path < 1.0:
+        raise ValueError(f"drop_path must lie in [0, 1), got {drop_path}")
+    if layers < 3:
+        raise ValueError(f"DARTS network needs layers >= 3, got {layers}")
+    return DartsNetwork(
+        arch=_check_arch(arch),
+        C=C,
+        layers=layers,
+        num_classes=num_classes,
+        auxiliary=auxiliary,
+        drop_path=drop_path,
+        network=network,
+    )

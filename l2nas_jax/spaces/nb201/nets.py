@@ -1,0 +1,205 @@
+"""NAS-Bench-201 cell networks: the single-path weight-sharing supernet and fixed cell networks.
+
+Skeleton (``TinyNetwork(C=16, N=5)``, ``D-X-Y/AutoDL-Projects``
+``xautodl/models/cell_infers/tiny_network.py``; SPACES.md section 1): stem Conv3x3 -> BN, three
+stages of N cells (C, 2C, 4C channels) joined by ResNet reduction blocks, then BN -> ReLU ->
+global average pool -> Linear.  A cell has 4 nodes; node j = sum_{i<j} op_{j<-i}(node i); the 6
+edges and 5 ops follow :mod:`l2nas_jax.spaces.nb201.codec` (``arch = int32[6]`` op ids).
+
+* Supernet (:func:`make_supernet`): every edge holds all 5 candidate ops; ``arch`` is a traced
+  call input and :func:`~l2nas_jax.spaces.layers.single_path` runs only the chosen op per edge, so one
+  compiled step serves all 15,625 cells.  Cell BN is non-affine and the cell convs carry a bias
+  (AutoDL search cells: ``affine=False``, conv ``bias = not affine``); stem, reduction blocks and
+  head are affine, as in AutoDL's search networks.
+* Fixed network (:func:`make_network`): only the chosen ops exist (``none`` edges are dropped);
+  affine BN, bias-free convs.  Its parameter count equals
+  :func:`l2nas_jax.spaces.nb201.cost.nb201_cost` exactly.
+
+Module names are shared (``cell{k}/edge{e}/{op}``, ``reduce{s}``, ...), so with equal ``affine``
+a fixed network's parameters are a sub-tree of the supernet's (weight inheritance by path).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import chex
+import flax.linen as nn
+import jax.numpy as jnp
+import numpy as np
+
+from l2nas_jax.spaces.nb201.codec import EDGES, NUM_EDGES, NUM_OPS, OPS, parse_arch
+from l2nas_jax.spaces.layers import (
+    Identity,
+    Pool,
+    ReLUConvBN,
+    Zero,
+    batch_norm,
+    classifier,
+    conv,
+    global_avg_pool,
+    single_path,
+)
+
+NUM_NODES = 4
+
+
+def nb201_op(op: str, channels: int, affine: bool, name: str | None = None) -> nn.Module:
+    """The NB201 candidate op ``op`` on ``channels`` channels (stride 1, C_in = C_out)."""
+    if op == "none":
+        return Zero(name=name)
+    if op == "skip_connect":
+        return Identity(name=name)
+    if op == "nor_conv_1x1":
+        return ReLUConvBN(channels, 1, 1, 0, affine=affine, conv_bias=not affine, name=name)
+    if op == "nor_conv_3x3":
+        return ReLUConvBN(channels, 3, 1, 1, affine=affine, conv_bias=not affine, name=name)
+    if op == "avg_pool_3x3":
+        return Pool("avg", 1, name=name)
+    raise ValueError(f"unknown NB201 op {op!r}; valid ops: {', '.join(OPS)}")
+
+
+class ResNetBasicBlock(nn.Module):
+    """Stage-reduction block: (ReLUConvBN 3x3 s2 -> ReLUConvBN 3x3) + (AvgPool 2 -> Conv1x1) shortcut."""
+
+    features: int
+
+    @nn.compact
+    def __call__(self, x: chex.Array, train: bool) -> chex.Array:
+        y = ReLUConvBN(self.features, 3, 2, 1, name="conv_a")(x, train)
+        y = ReLUConvBN(self.features, 3, 1, 1, name="conv_b")(y, train)
+        shortcut = nn.avg_pool(x, (2, 2), (2, 2), "VALID")
+        shortcut = conv(self.features, 1, name="downsample")(shortcut)
+        return shortcut + y
+
+
+class MixedEdge(nn.Module):
+    """One supernet edge: all 5 NB201 ops (named by op); a call runs only op ``index``.
+
+    The switch is lifted over this edge's module only, so each branch carries just this edge's
+    variables (keeps the compiled program small).
+    """
+
+    channels: int
+    affine: bool = False
+
+    def setup(self) -> None:
+        for name in OPS:
+            setattr(self, name, nb201_op(name, self.channels, self.affine))
+
+    def __call__(self, x: chex.Array, index: chex.Array, train: bool) -> chex.Array:
+        def branch(name: str):
+            return lambda mdl, h: getattr(mdl, name)(h, train)
+
+        return single_path(self, index, [branch(name) for name in OPS], x)
+
+
+class FixedEdge(nn.Module):
+    """One fixed-cell edge holding only its op (same variable path as in :class:`MixedEdge`)."""
+
+    channels: int
+    op: str
+    affine: bool = True
+
+    @nn.compact
+    def __call__(self, x: chex.Array, train: bool) -> chex.Array:
+        return nb201_op(self.op, self.channels, self.affine, name=self.op)(x, train)
+
+
+class SearchCell(nn.Module):
+    """NB201 supernet cell: all 5 ops on each of the 6 edges, only ``arch[e]`` is run on edge e."""
+
+    channels: int
+    affine: bool = False
+
+    @nn.compact
+    def __call__(self, x: chex.Array, arch: chex.Array, train: bool) -> chex.Array:
+        nodes = [x]
+        for j in range(1, NUM_NODES):
+            terms = [
+                MixedEdge(self.channels, self.affine, name=f"edge{e}")(nodes[i], arch[e], train)
+                for e, (dst, i) in enumerate(EDGES)
+                if dst == j
+            ]
+            nodes.append(sum(terms[1:], terms[0]))
+        return nodes[-1]
+
+
+class InferCell(nn.Module):
+    """NB201 fixed cell: only the ops of ``ops`` (static) exist; ``none`` edges are dropped."""
+
+    channels: int
+    ops: tuple[int, ...]
+    affine: bool = True
+
+    @nn.compact
+    def __call__(self, x: chex.Array, train: bool) -> chex.Array:
+        nodes = [x]
+        for j in range(1, NUM_NODES):
+            terms = [
+                FixedEdge(self.channels, OPS[self.ops[e]], self.affine, name=f"edge{e}")(nodes[i], train)
+                for e, (dst, i) in enumerate(EDGES)
+                if dst == j and OPS[self.ops[e]] != "none"
+            ]
+            nodes.append(sum(terms[1:], terms[0]) if terms else jnp.zeros_like(x))
+        return nodes[-1]
+
+
+class TinyNetwork(nn.Module):
+    """NB201 ``TinyNetwork``: a supernet when ``ops`` is None (arch = call input), else a fixed net."""
+
+    C: int = 16
+    N: int = 5
+    num_classes: int = 10
+    ops: tuple[int, ...] | None = None
+    affine: bool | None = None  # cell BN/conv convention; None -> False for the supernet, True fixed
+
+    @nn.compact
+    def __call__(self, x: chex.Array, arch: chex.Array | None = None, train: bool = False) -> chex.Array:
+        """Logits ``float32[B, num_classes]`` of images ``x: float32[B, H, W, 3]`` (H, W divisible by 4)."""
+        chex.assert_rank(x, 4)
+        supernet = self.ops is None
+        if supernet:
+            if arch is None:
+                raise ValueError("the NB201 supernet needs arch (int32[6] op ids) as a call input")
+            chex.assert_shape(arch, (NUM_EDGES,))
+        elif arch is not None:
+            raise ValueError("a fixed NB201 network takes no arch input (its cell is fixed at construction)")
+        affine = (not supernet) if self.affine is None else self.affine
+        x = conv(self.C, 3, 1, 1, name="stem_conv")(x)
+        x = batch_norm(train, name="stem_bn")(x)
+        channels, k = self.C, 0
+        for stage in range(3):
+            if stage:
+                channels *= 2
+                x = ResNetBasicBlock(channels, name=f"reduce{stage}")(x, train)
+            for _ in range(self.N):
+                if supernet:
+                    x = SearchCell(channels, affine, name=f"cell{k}")(x, arch, train)
+                else:
+                    x = InferCell(channels, self.ops, affine, name=f"cell{k}")(x, train)
+                k += 1
+        x = nn.relu(batch_norm(train, name="lastact_bn")(x))
+        return classifier(self.num_classes)(global_avg_pool(x))
+
+
+def _check_ops(arch: str | Sequence[int] | np.ndarray) -> tuple[int, ...]:
+    """Static ``int[6]`` op ids from an arch string or array; ValueError naming a bad value."""
+    ops = parse_arch(arch) if isinstance(arch, str) else np.asarray(arch)
+    if ops.shape != (NUM_EDGES,) or not np.issubdtype(ops.dtype, np.integer):
+        raise ValueError(f"NB201 arch must be {NUM_EDGES} integer op ids or an arch string, got {arch!r}")
+    if ops.min() < 0 or ops.max() >= NUM_OPS:
+        raise ValueError(f"NB201 op ids must lie in [0, {NUM_OPS}), got {ops.tolist()}")
+    return tuple(int(o) for o in ops)
+
+
+def make_supernet(C: int = 16, N: int = 5, num_classes: int = 10, *, affine: bool = False) -> TinyNetwork:
+    """The single-path NB201 supernet; call ``apply(v, x, arch, train=...)`` with ``arch: int32[6]``."""
+    return TinyNetwork(C=C, N=N, num_classes=num_classes, ops=None, affine=affine)
+
+
+def make_network(
+    arch: str | Sequence[int] | np.ndarray, C: int = 16, N: int = 5, num_classes: int = 10, *, affine: bool = True
+) -> TinyNetwork:
+    """The fixed NB201 cell network of ``arch`` (op ids or arch string); call ``apply(v, x, train=...)``."""
+    return TinyNetwork(C=C, N=N, num_classes=num_classes, ops=_check_ops(arch), affine=affine)

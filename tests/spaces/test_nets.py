@@ -1,0 +1,253 @@
+"""NB201 / DARTS flax networks: parameter counts, single-path gradients, shapes, validation.
+
+Compile time dominates on CPU, so variables are built from ``jax.eval_shape`` (no init
+compile) with numpy values, networks are tiny, and each jitted function is compiled once.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from l2nas_jax.spaces.darts.codec import DARTS_OPS, GENOTYPES, parse_genotype, random_arch
+from l2nas_jax.spaces.darts.cost import darts_cost_counts, darts_search_counts
+from l2nas_jax.spaces.nb201.codec import EDGES, OPS
+from l2nas_jax.spaces.nb201.cost import nb201_cost
+from l2nas_jax.spaces.layers import param_count
+from l2nas_jax.spaces.darts import nets as darts
+from l2nas_jax.spaces.nb201 import nets as nb201
+
+
+def _np_variables(shapes, seed=0):
+    """Concrete variables for a shape tree: params ~ N(0, 0.3^2), BN mean 0 / var 1."""
+    rng = np.random.default_rng(seed)
+
+    def leaf(path, s):
+        name = path[-1].key
+        if name == "var":
+            return jnp.ones(s.shape, s.dtype)
+        if name == "mean":
+            return jnp.zeros(s.shape, s.dtype)
+        return jnp.asarray(rng.normal(scale=0.3, size=s.shape).astype(np.float32))
+
+    return jax.tree_util.tree_map_with_path(leaf, shapes)
+
+
+def _leaves(tree):
+    return jax.tree_util.tree_leaves(tree)
+
+
+# ----------------------------------------------------------------------------- NB201
+
+
+@pytest.mark.parametrize(
+    "arch,dataset,classes",
+    [
+        ((3, 3, 3, 3, 3, 3), "cifar10", 10),
+        ((1, 1, 1, 1, 1, 1), "cifar100", 100),
+        ((0, 2, 1, 3, 4, 0), "imagenet16-120", 120),
+        ("|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|", "cifar10", 10),
+    ],
+)
+def test_nb201_fixed_param_count_equals_analytic_cost(arch, dataset, classes):
+    model = nb201.make_network(arch, num_classes=classes)
+    size = 16 if dataset == "imagenet16-120" else 32
+    v = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, size, size, 3)))
+    ops = nb201._check_ops(arch)
+    expected = round(float(nb201_cost(np.array(ops), dataset)[0]) * 1e6)
+    assert param_count(v["params"]) == expected
+    # Only the chosen non-none ops exist in the cell.
+    assert set(v["params"].get("cell0", {})) == {f"edge{e}" for e, o in enumerate(ops) if OPS[o] not in ("none", "skip_connect", "avg_pool_3x3")}
+
+
+def test_nb201_resnet_reference_param_count():
+    # ResNet cell (index 11472): 0.559386 M params on CIFAR-10 (SPACES.md section 1).
+    model = nb201.make_network("|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|")
+    v = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
+    assert param_count(v["params"]) == 559_386
+
+
+@pytest.fixture(scope="module")
+def nb201_supernet():
+    model = nb201.make_supernet(C=4, N=1, num_classes=10)
+    x = jnp.asarray(np.random.default_rng(1).normal(size=(8, 8, 8, 3)).astype(np.float32))
+    shapes = jax.eval_shape(model.init, jax.random.key(0), x, jnp.zeros(6, jnp.int32))
+    variables = _np_variables(shapes)
+    traces = []
+    w = jnp.linspace(-1.0, 1.0, 10)
+
+    def loss(params, stats, arch):
+        traces.append(1)
+        out, upd = model.apply({"params": params, "batch_stats": stats}, x, arch, train=True, mutable=["batch_stats"])
+        return jnp.sum(out * w), (out, upd["batch_stats"])
+
+    grad_fn = jax.jit(jax.grad(loss, has_aux=True))
+    return model, variables, grad_fn, traces
+
+
+@pytest.mark.parametrize("arch", [(3, 2, 4, 1, 3, 2), (2, 3, 3, 2, 1, 3)])
+def test_nb201_supernet_grads_only_on_chosen_ops(nb201_supernet, arch):
+    model, v, grad_fn, traces = nb201_supernet
+    grads, (out, stats) = grad_fn(v["params"], v["batch_stats"], jnp.asarray(arch, jnp.int32))
+    assert out.shape == (8, 10) and bool(jnp.all(jnp.isfinite(out)))
+    assert len(traces) == 1  # one compiled function serves both archs
+    for k in range(3):
+        cell_g, cell_s, old_s = grads[f"cell{k}"], stats[f"cell{k}"], v["batch_stats"][f"cell{k}"]
+        for e in range(len(EDGES)):
+            for name, g in cell_g[f"edge{e}"].items():
+                chosen = OPS[arch[e]] == name
+                if chosen:
+                    kernels = [leaf for path, leaf in jax.tree_util.tree_flatten_with_path(g)[0] if path[-1].key == "kernel"]
+                    assert kernels and all(float(jnp.abs(a).max()) > 0 for a in kernels), (k, e, name)
+                else:
+                    assert all(float(jnp.abs(a).max()) == 0.0 for a in _leaves(g)), (k, e, name)
+            for name in cell_s[f"edge{e}"]:
+                same = all(
+                    bool(jnp.array_equal(a, b))
+                    for a, b in zip(_leaves(cell_s[f"edge{e}"][name]), _leaves(old_s[f"edge{e}"][name]))
+                )
+                assert same != (OPS[arch[e]] == name), (k, e, name)  # stats move only on the chosen op
+    # Stem/head get gradients for every arch.
+    assert float(jnp.abs(grads["stem_conv"]["kernel"]).max()) > 0
+
+
+def test_nb201_supernet_needs_arch_and_fixed_rejects_bad_arch():
+    x = jnp.zeros((1, 8, 8, 3))
+    with pytest.raises(ValueError, match="needs arch"):
+        jax.eval_shape(nb201.make_supernet(C=4, N=1).init, jax.random.key(0), x)
+    with pytest.raises(ValueError, match="op ids must lie"):
+        nb201.make_network((0, 1, 2, 3, 4, 5))
+    with pytest.raises(ValueError, match="6 integer op ids"):
+        nb201.make_network((0, 1, 2))
+
+
+# ----------------------------------------------------------------------------- DARTS
+
+
+def test_darts_v2_param_counts_match_published_and_analytic():
+    arch = parse_genotype(GENOTYPES["DARTS_V2"])
+    by_hand = np.array(  # SPACES.md DARTS_V2, canonical (pairs of a node sorted by input)
+        [
+            [[0, 0], [0, 1], [0, 0], [0, 1], [6, 0], [0, 1], [6, 0], [2, 2]],
+            [[4, 0], [4, 1], [4, 1], [6, 2], [4, 0], [6, 2], [4, 1], [6, 2]],
+        ]
+    )
+    np.testing.assert_array_equal(arch, by_hand)
+    model = darts.make_network(arch)
+    v = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
+    assert param_count(v["params"], exclude=("auxiliary_head",)) == 3_349_342
+    assert param_count(v["params"]) == darts_cost_counts(arch, auxiliary=True)[0]
+    imagenet = darts.make_network(arch, C=48, layers=14, num_classes=1000, network="imagenet")
+    v = jax.eval_shape(imagenet.init, jax.random.key(0), jnp.zeros((1, 224, 224, 3)))
+    assert param_count(v["params"], exclude=("auxiliary_head",)) == 4_718_752
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_darts_random_arch_param_count_matches_darts_cost(seed):
+    arch = np.asarray(random_arch(jax.random.key(seed)))
+    model = darts.make_network(arch, C=8, layers=5, num_classes=10)
+    v = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
+    expected = darts_cost_counts(arch, C=8, layers=5, num_classes=10, image_size=32, auxiliary=True)[0]
+    assert param_count(v["params"]) == expected
+
+
+def test_darts_supernet_shapes_and_param_count():
+    model = darts.make_supernet(C=4, layers=3, num_classes=10)
+    x = jnp.zeros((2, 8, 8, 3))
+    arch = jnp.asarray(parse_genotype(GENOTYPES["DARTS_V2"]), jnp.int32)
+    v = jax.eval_shape(model.init, jax.random.key(0), x, arch)
+    assert param_count(v["params"]) == darts_search_counts(C=4, layers=3, num_classes=10, image_size=8)[0]
+    assert len(v["params"]["cell0"]["node5"]) == 5 * 4  # 5 edges x 4 ops with params (sep/dil convs)
+    out, upd = jax.eval_shape(lambda v: model.apply(v, x, arch, train=True, mutable=["batch_stats"]), v)
+    assert out.shape == (2, 10)
+    assert jax.tree_util.tree_structure(upd["batch_stats"]) == jax.tree_util.tree_structure(v["batch_stats"])
+
+
+class _ReduceNode(darts.nn.Module):
+    """One reduction-cell node with 3 inputs (strided group {0, 1} and stride-1 group {2})."""
+
+    @darts.nn.compact
+    def __call__(self, states, pair, train):
+        return darts.MixedNode(4, 3, reduction=True, name="node")(states, pair, train)
+
+
+@pytest.fixture(scope="module")
+def darts_node():
+    rng = np.random.default_rng(2)
+    states = tuple(
+        jnp.asarray(rng.normal(size=s).astype(np.float32)) for s in ((4, 8, 8, 4), (4, 8, 8, 4), (4, 4, 4, 4))
+    )
+    model = _ReduceNode()
+    shapes = jax.eval_shape(lambda k, st, p: model.init(k, st, p, True), jax.random.key(0), states, jnp.zeros(2, jnp.int32))
+    variables = _np_variables(shapes)
+    traces = []
+    w = jnp.asarray(rng.normal(size=(4, 4, 4, 4)).astype(np.float32))
+
+    def loss(params, stats, pair):
+        traces.append(1)
+        out, upd = model.apply({"params": params, "batch_stats": stats}, states, pair, True, mutable=["batch_stats"])
+        return jnp.sum(out * w), (out, upd["batch_stats"])
+
+    return variables, jax.jit(jax.grad(loss, has_aux=True)), traces
+
+
+@pytest.mark.parametrize("pair", [(0, 0), (6, 1), (3, 2), (5, 2)])  # sep3@0, skip(FactorizedReduce)@1, dil5@2, avg@2
+def test_darts_mixed_node_runs_only_the_chosen_edge_op(darts_node, pair):
+    v, grad_fn, traces = darts_node
+    grads, (out, stats) = grad_fn(v["params"], v["batch_stats"], jnp.asarray(pair, jnp.int32))
+    assert out.shape == (4, 4, 4, 4)
+    assert len(traces) == 1
+    chosen = f"in{pair[1]}_{DARTS_OPS[pair[0]]}"
+    for name, g in grads["node"].items():
+        nonzero = [float(jnp.abs(a).max()) > 0 for a in _leaves(g)]
+        assert all(nonzero) if name == chosen else not any(nonzero), name
+    for name, s in stats["node"].items():
+        same = all(bool(jnp.array_equal(a, b)) for a, b in zip(_leaves(s), _leaves(v["batch_stats"]["node"][name])))
+        assert same != (name == chosen), name
+
+
+def test_darts_fixed_net_aux_head_and_drop_path_shapes():
+    arch = parse_genotype(GENOTYPES["PC_DARTS_cifar"])
+    model = darts.make_network(arch, C=4, layers=3, num_classes=7)
+    x = jnp.zeros((2, 32, 32, 3))
+    v = jax.eval_shape(model.init, jax.random.key(0), x)  # eval-mode init still creates the aux head
+    assert "auxiliary_head" in v["params"]
+    (logits, aux), _ = jax.eval_shape(
+        lambda v: model.apply(v, x, train=True, mutable=["batch_stats"], rngs={"dropout": jax.random.key(1)}), v
+    )
+    assert logits.shape == (2, 7) and aux.shape == (2, 7)
+    assert jax.eval_shape(lambda v: model.apply(v, x, train=False), v).shape == (2, 7)
+    with pytest.raises(Exception, match="dropout"):  # drop-path in training needs a 'dropout' rng
+        jax.eval_shape(lambda v: model.apply(v, x, train=True, mutable=["batch_stats"]), v)
+    no_aux = darts.make_network(arch, C=4, layers=3, auxiliary=False, drop_path=0.0)
+    v2 = jax.eval_shape(no_aux.init, jax.random.key(0), x)
+    out, _ = jax.eval_shape(lambda v: no_aux.apply(v, x, train=True, mutable=["batch_stats"]), v2)
+    assert out.shape == (2, 10)
+
+
+def test_drop_path_zeroes_whole_examples_and_rescales():
+    class _DP(darts.nn.Module):
+        @darts.nn.compact
+        def __call__(self, x, rate):
+            return darts.drop_path(self, x, rate)
+
+    x = jnp.ones((64, 2, 2, 3))
+    y = _DP().apply({}, x, 0.25, rngs={"dropout": jax.random.key(3)})
+    per_example = np.asarray(y).reshape(64, -1)
+    kept = per_example[per_example != 0]
+    np.testing.assert_allclose(kept, 1 / 0.75, rtol=1e-6)  # survivors rescaled by 1 / keep
+    assert (per_example == per_example[:, :1]).all()  # whole examples dropped
+    assert 0 < (per_example[:, 0] == 0).sum() < 64
+
+
+def test_darts_make_network_rejects_bad_input():
+    bad = parse_genotype(GENOTYPES["DARTS_V2"]).copy()
+    bad[0, 0, 1] = 1  # node 2 now reads state 1 twice
+    with pytest.raises(ValueError, match="not a valid DARTS arch"):
+        darts.make_network(bad)
+    with pytest.raises(ValueError, match="unknown DARTS network"):
+        darts.make_network(GENOTYPES["DARTS_V2"], network="mobile")
+    with pytest.raises(ValueError):
+        darts.make_network("Genotype(normal=[('conv_9x9', 0)])")
