@@ -1,4 +1,4 @@
-"""Train a single-path weight-sharing supernet (NB201, DARTS or OFA space).
+"""Train a single-path weight-sharing supernet of a registered search space (NB201, DARTS, OFA).
 
 Each training step samples one architecture uniformly and updates only that path; the path is
 an input of one compiled, data-parallel step (all local devices; all hosts with --distributed).
@@ -21,23 +21,29 @@ loads its slice, process 0 writes the logs. See l2nas_jax/supernet/sharding.py.
 Writes to --out: metrics.jsonl (one record per epoch: loss, accuracy, lr, images/s, held-out
 accuracy of a few fixed random archs), checkpoints/ (orbax, last few kept), supernet.json
 (space, net config, dataset, train config, seed, final metrics, provenance).
+The library behind it: l2nas_jax.supernet.supernet_job (SupernetJob, train_supernet).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Sequence
 
-DESCRIPTION = __doc__
+from l2nas_jax.spaces import space_names
+from l2nas_jax.supernet.data import DATASETS
+from l2nas_jax.supernet.sharding import initialize_distributed
+from l2nas_jax.supernet.supernet_job import SupernetJob, train_supernet
+from l2nas_jax.supernet.train import FitResult
+
+DISTRIBUTED_FLAGS = ("distributed", "coordinator", "num_processes", "process_id")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="train/supernet.py", description=DESCRIPTION,
+    p = argparse.ArgumentParser(prog="train/supernet.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--space", required=True, choices=["nb201", "darts", "ofa"])
-    p.add_argument("--dataset", default="cifar10", choices=["cifar10", "cifar100", "synthetic"])
+    p.add_argument("--space", required=True, choices=space_names())
+    p.add_argument("--dataset", default="cifar10", choices=DATASETS)
     p.add_argument("--epochs", type=int, required=True)
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--batch-size", type=int, default=64, help="global batch size (default 64)")
@@ -63,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-steps", type=int, default=None,
                    help="stop after this global step without finishing (time-boxed demo / kill simulation)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     p.add_argument("--fast-compile", action="store_true",
                    help="CPU: compile ~10x faster, run slower (tests and small demos)")
     p.add_argument("--distributed", action="store_true", help="multi-host: call jax.distributed.initialize()")
@@ -73,73 +79,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def run(args: argparse.Namespace):
+def make_job(args: argparse.Namespace) -> SupernetJob:
+    """The typed job of parsed flags (the multi-host flags act on the process, not the job)."""
+    flags = {k: v for k, v in vars(args).items() if k not in DISTRIBUTED_FLAGS}
+    return SupernetJob(**flags, command=" ".join(["python", "train/supernet.py", *sys.argv[1:]]))
+
+
+def run(args: argparse.Namespace) -> FitResult:
     """Train as ``args`` say, write supernet.json; return the :class:`~l2nas_jax.supernet.train.FitResult`."""
-    if args.distributed:
-        from l2nas_jax.supernet.sharding import initialize_distributed
-
+    if args.distributed:  # before any JAX computation (importing the library computes nothing)
         initialize_distributed(args.coordinator, args.num_processes, args.process_id)
-    import jax
-    import numpy as np
-
-    from l2nas_jax.core import io
-    from l2nas_jax.core.provenance import provenance
-    from l2nas_jax.spaces import get_space
-    from l2nas_jax.supernet import data, train
-
-    for name in ("epochs", "batch_size", "synthetic_size", "image_size", "synthetic_classes", "checkpoint_every", "keep_checkpoints"):
-        v = getattr(args, name)
-        if v < (0 if name == "checkpoint_every" else 1):
-            raise ValueError(f"--{name.replace('_', '-')} must be positive, got {v}")
-    out = Path(args.out)
-    if not args.resume and (out / "checkpoints").exists() and any((out / "checkpoints").iterdir()):
-        raise ValueError(f"{out} already holds checkpoints; pass --resume to continue that run or choose a new --out")
-    space = get_space(args.space)
-    if args.dataset == "synthetic":
-        dataset = data.synthetic_dataset(seed=args.seed, n=args.synthetic_size, image_size=args.image_size,
-                                         num_classes=args.synthetic_classes)
-    else:
-        dataset = data.load_tfds(args.dataset, args.data_dir, heldout=args.heldout, seed=args.seed)
-    net_kw = {"channels": args.channels, "layers": args.layers, "num_classes": dataset.num_classes}
-    model = space.supernet(**net_kw)
-    config = train.TrainConfig(
-        lr=args.lr, lr_min=args.lr_min, momentum=args.momentum, weight_decay=args.weight_decay,
-        epochs=args.epochs, batch_size=args.batch_size, grad_clip=args.grad_clip, cutout=args.cutout,
-        seed=args.seed, checkpoint_every=args.checkpoint_every, keep_checkpoints=args.keep_checkpoints,
-    )
-    eval_fn = None
-    if args.eval_archs > 0 and jax.process_count() == 1 and len(dataset.heldout_labels) > 0:
-        base = jax.random.fold_in(jax.random.key(args.seed), 0x7E57)
-        archs = [space.random_arch(jax.random.fold_in(base, i)) for i in range(args.eval_archs)]
-        m = min(args.eval_images, len(dataset.heldout_labels))
-        images, labels = dataset.normalize(dataset.heldout_images[:m]), dataset.heldout_labels[:m]
-
-        def eval_fn(state):
-            accs = [float(train.evaluate_accuracy(model, train.state_variables(state), a, images, labels,
-                                                  fast_compile=args.fast_compile))
-                    for a in archs]
-            return {"heldout_acc_mean": float(np.mean(accs)), "heldout_acc_max": float(np.max(accs))}
-
-    meta = {"space": args.space, "net": {k: v for k, v in net_kw.items() if v is not None},
-            "dataset": dataset.summary()}
-    result = train.fit(model, dataset, config, arch_fn=space.random_arch, out_dir=out, resume=args.resume,
-                       stop_after_steps=args.max_steps, progress=not args.no_progress, eval_fn=eval_fn,
-                       metadata=meta, fast_compile=args.fast_compile)
-    summary = {
-        **meta,
-        "train_config": config.to_dict(),
-        "seed": args.seed,
-        "finished": result.finished,
-        "resumed_from_step": result.start_step,
-        "step": int(jax.device_get(result.state.step)),
-        "final_epoch": result.history[-1] if result.history else None,
-        "eval_archs": args.eval_archs,
-        "command": " ".join(["python", "train/supernet.py", *sys.argv[1:]]),
-        "provenance": provenance(),
-    }
-    if jax.process_index() == 0:
-        io.write_json(out / "supernet.json", summary)
-    return result
+    job = make_job(args)
+    return train_supernet(job)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

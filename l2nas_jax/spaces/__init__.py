@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import Callable
 
-from l2nas_jax.spaces.base import HASH_BUCKETS, Space
+from l2nas_jax.spaces.base import HASH_BUCKETS, Space, TableValues
 
 _LOADERS: dict[str, Callable[[], Space]] = {}
 _CACHE: dict[str, Space] = {}
@@ -64,5 +64,5 @@ def get_space(name: str) -> Space:
     return _CACHE[name]
 
 
-__all__ = ["HASH_BUCKETS", "Space", "check_space", "get_space", "register_space", "space_names",
+__all__ = ["HASH_BUCKETS", "Space", "TableValues", "check_space", "get_space", "register_space", "space_names",
            "unregister_space"]

@@ -76,6 +76,7 @@ def _records(out: Path) -> list[dict]:
     return [json.loads(ln) for ln in (out / train.METRICS_FILE).read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_cli_run_learns_and_writes_its_files(full_run):
     out, result, config = full_run
     losses = [h["loss"] for h in result.history]
@@ -97,6 +98,7 @@ def test_cli_run_learns_and_writes_its_files(full_run):
     assert sorted(p.name for p in (out / "checkpoints").iterdir() if p.name.isdigit()) == ["12", "24", "36"]
 
 
+@pytest.mark.slow
 def test_step_is_compiled_once_for_all_archs(full_run, model, dataset, space):
     _, _, config = full_run
     mesh = sharding.make_mesh()
@@ -126,6 +128,7 @@ def test_step_is_compiled_once_for_all_archs(full_run, model, dataset, space):
     assert compiles == []  # ... by one compiled program (the CLI run's, reused: nothing compiled here)
 
 
+@pytest.mark.slow
 def test_resume_after_kill_reproduces_uninterrupted_run(tmp_path, full_run, cli):
     full_out, full, _ = full_run
     out = tmp_path / "killed"
@@ -146,6 +149,7 @@ def test_resume_after_kill_reproduces_uninterrupted_run(tmp_path, full_run, cli)
         cli.run(cli.build_parser().parse_args(ARGS + ["--out", str(out), "--resume", "--seed", "4"]))
 
 
+@pytest.mark.slow
 def test_cli_refuses_bad_input_in_one_line(tmp_path, full_run, cli, capsys):
     full_out, _, _ = full_run
     assert cli.main(ARGS + ["--out", str(full_out)]) == 2  # would mix two runs in one directory
@@ -179,6 +183,7 @@ TOY = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow
 def test_sharded_step_matches_single_device(tmp_path):
     """1 device vs the test process's 2 devices, on a toy supernet (cheap to compile)."""
     (tmp_path / "toy_supernet.py").write_text(TOY)
@@ -212,6 +217,7 @@ def test_sharded_step_matches_single_device(tmp_path):
         sharding.shard_batch({"image": np.zeros((3, 8, 8, 3))}, sharding.make_mesh())
 
 
+@pytest.mark.slow
 def test_cli_subprocess_on_4_devices_matches_in_process_run(tmp_path, full_run):
     """train/supernet.py in a fresh process with 4 devices: its first epoch equals the 2-device run's.
 
@@ -321,11 +327,11 @@ def test_augment_crop_flip_cutout():
 
 
 def test_space_registry(space):
-    with pytest.raises(ValueError, match="unknown search space 'nope'; valid: darts, nb201, ofa"):
+    with pytest.raises(ValueError, match="unknown search space 'nope'; valid: nb201, darts, ofa"):
         get_space("nope")
     arch = np.asarray(space.random_arch(jax.random.key(0)))
     assert arch.shape == (6,) and arch.dtype == np.int32 and arch.min() >= 0 and arch.max() < 5
-    s = space.arch_to_string(arch)
+    s = space.to_string(arch)
     assert np.array_equal(space.from_string(s), arch) and s.startswith("|")
     assert (space.num_classes, space.image_size) == (10, 32)
 
@@ -348,6 +354,7 @@ def test_train_config_validation_and_round_trip():
 # ----------------------------------------------------------------------------- the supernet as a search environment
 
 
+@pytest.mark.slow
 def test_supernet_env_reward_is_the_paths_heldout_accuracy(full_run, model):
     from l2nas_jax.envs.supernet import load_supernet_env
 
@@ -366,6 +373,7 @@ def test_supernet_env_reward_is_the_paths_heldout_accuracy(full_run, model):
         load_supernet_env(out / "checkpoints")
 
 
+@pytest.mark.slow
 def test_l2nas_search_on_a_trained_supernet_via_cli(full_run, tmp_path, capsys):
     from l2nas_jax.cli import main
 

@@ -1,7 +1,8 @@
 """DARTS: normal + reduction cell, 14 edges x 7 ops each, top-2 inputs per node (~1e18 archs, no table).
 
 Modules: :mod:`.codec` (alpha layout, genotypes, hashing), :mod:`.cost` (analytic params/MACs
-reproducing the published genotypes), :mod:`.nets` (Flax search supernet, NetworkCIFAR/ImageNet).
+reproducing the published genotypes), :mod:`.nets` (Flax search supernet, NetworkCIFAR/ImageNet),
+:mod:`.evaluation` (the DARTS CIFAR protocol for training a found cell from scratch).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from l2nas_jax.spaces.base import HASH_BUCKETS, Space, size_kwargs
-from l2nas_jax.spaces.darts import codec, cost
+from l2nas_jax.spaces.darts import codec, cost, evaluation
 
 
 def parse(s: str) -> np.ndarray:
@@ -25,4 +26,5 @@ def space() -> Space:
         mutate=codec.mutate, arch_id=lambda a: codec.arch_hash(a, HASH_BUCKETS), to_string=codec.format_genotype,
         from_string=parse, cost=cost.darts_cost, exact_ids=False, nets_module="l2nas_jax.spaces.darts.nets",
         num_classes=10, image_size=32, net_kwargs=size_kwargs("darts", "C", "layers"),
+        evaluation=evaluation.evaluation(),
     )

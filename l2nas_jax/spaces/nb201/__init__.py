@@ -1,7 +1,8 @@
 """NAS-Bench-201: 6 edges x 5 ops, 15,625 cells, with a benchmark table (embedded, CSV/npz, official file).
 
 Modules: :mod:`.codec` (op order, arch strings, ids), :mod:`.cost` (analytic params/FLOPs),
-:mod:`.table` (table loaders), :mod:`.nets` (Flax supernet and cell networks).
+:mod:`.table` (table loaders), :mod:`.nets` (Flax supernet and cell networks), :mod:`.evaluation`
+(the benchmark's 200-epoch protocol for training a found cell from scratch).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from l2nas_jax.spaces.base import Space, TableValues, size_kwargs
-from l2nas_jax.spaces.nb201 import codec, cost, table as table_lib
+from l2nas_jax.spaces.nb201 import codec, cost, evaluation, table as table_lib
 
 
 def table_values(dataset: str, table: table_lib.NB201Table | str | os.PathLike | None = None, *,
@@ -43,4 +44,5 @@ def space() -> Space:
         enumerate_archs=lambda: codec.code_to_ops(jnp.arange(codec.NUM_ARCHS, dtype=jnp.int32)),
         table_values=table_values, nets_module="l2nas_jax.spaces.nb201.nets",
         num_classes=10, image_size=32, net_kwargs=size_kwargs("nb201", "C", "N"),
+        evaluation=evaluation.evaluation(),
     )

@@ -1,0 +1,151 @@
+"""Train a single-path weight-sharing supernet of any registered space: the ``train/supernet.py`` job.
+
+Each training step samples one architecture uniformly (``Space.random_arch``) and updates only
+that path; the path is an input of one compiled, data-parallel step
+(:func:`l2nas_jax.supernet.train.fit`). :class:`SupernetJob` holds every setting;
+:func:`train_supernet` runs it and writes, under ``out``: metrics.jsonl (one record per epoch:
+loss, accuracy, lr, images/s, held-out accuracy of a few fixed random archs), checkpoints/
+(orbax, last few kept) and supernet.json (space, net config, dataset, train config, seed, final
+metrics, provenance), which ``l2nas search --supernet`` reads. Usable from a notebook::
+
+    job = SupernetJob(space="nb201", epochs=2, out="/tmp/sn", dataset="synthetic", channels=4, layers=1,
+                      image_size=8, batch_size=16, fast_compile=True)
+    result = train_supernet(job)  # FitResult: final state, per-epoch history
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import jax
+import numpy as np
+
+from l2nas_jax.core import io
+from l2nas_jax.core.provenance import provenance
+from l2nas_jax.spaces import check_space, get_space
+from l2nas_jax.spaces.base import Space
+from l2nas_jax.supernet import data, train
+
+SUMMARY_FILE = "supernet.json"
+_EVAL_ARCHS_SALT = 0x7E57  # folded into the seed: the fixed random archs of the per-epoch evaluation
+
+
+@dataclasses.dataclass(frozen=True)
+class SupernetJob:
+    """One supernet training run (fields = ``train/supernet.py`` flags; errors name the flag)."""
+
+    space: str  # a registered space with networks
+    epochs: int
+    out: str  # output directory
+    dataset: str = "cifar10"  # cifar10 | cifar100 (tfds, prepared offline) | synthetic
+    batch_size: int = 64  # global batch, split over devices
+    lr: float = 0.025  # peak SGD learning rate (cosine-annealed per step to lr_min)
+    lr_min: float = 0.001
+    momentum: float = 0.9
+    weight_decay: float = 3e-4
+    grad_clip: float = 5.0  # global-norm clip, 0 = off
+    cutout: int = 16  # cutout size, 0 = off
+    channels: int | None = None  # initial channels (NB201/DARTS C; None: the net's default)
+    layers: int | None = None  # cells per stage (NB201 N) / total cells (DARTS)
+    checkpoint_every: int = 1  # epochs between checkpoints (0 = final only)
+    keep_checkpoints: int = 3
+    resume: bool = False  # continue from the last checkpoint in out
+    data_dir: str | None = None  # tensorflow-datasets data dir
+    heldout: int = 5000  # train images held out for search rewards (tfds)
+    synthetic_size: int = 1024  # examples in the generated dataset
+    image_size: int = 32  # image size of the generated dataset
+    synthetic_classes: int = 10  # classes of the generated dataset
+    eval_archs: int = 4  # per epoch, held-out accuracy of this many fixed random archs (0 = off)
+    eval_images: int = 2000  # held-out images used by that evaluation
+    seed: int = 0
+    max_steps: int | None = None  # stop after this global step without finishing
+    progress: bool = True  # progress bars
+    fast_compile: bool = False  # CPU: compile ~10x faster, run slower
+    command: str | None = None  # the command line, recorded in supernet.json
+
+    def __post_init__(self) -> None:
+        check_space(self.space)
+        if self.dataset not in data.DATASETS:
+            raise ValueError(f"--dataset {self.dataset!r} is unknown; valid: {', '.join(data.DATASETS)}")
+        for name in ("epochs", "batch_size", "synthetic_size", "image_size", "synthetic_classes", "keep_checkpoints"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+        for name in ("checkpoint_every", "heldout", "eval_archs", "eval_images"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        for name in ("channels", "layers", "max_steps"):
+            v = getattr(self, name)
+            if v is not None and v < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be positive, got {v}")
+
+    def train_config(self) -> train.TrainConfig:
+        """The optimiser / augmentation / checkpoint settings of this job."""
+        return train.TrainConfig(
+            lr=self.lr, lr_min=self.lr_min, momentum=self.momentum, weight_decay=self.weight_decay,
+            epochs=self.epochs, batch_size=self.batch_size, grad_clip=self.grad_clip, cutout=self.cutout,
+            seed=self.seed, checkpoint_every=self.checkpoint_every, keep_checkpoints=self.keep_checkpoints,
+        )
+
+
+def load_data(job: SupernetJob) -> data.Dataset:
+    """The job's dataset: generated, or CIFAR from tfds with ``heldout`` train images kept for search rewards."""
+    if job.dataset == "synthetic":
+        return data.synthetic_dataset(seed=job.seed, n=job.synthetic_size, image_size=job.image_size,
+                                      num_classes=job.synthetic_classes)
+    return data.load_tfds(job.dataset, job.data_dir, heldout=job.heldout, seed=job.seed)
+
+
+def heldout_eval_fn(job: SupernetJob, space: Space, model: Any,
+                    dataset: data.Dataset) -> Callable[[train.TrainState], Mapping[str, float]] | None:
+    """Per-epoch held-out accuracy (mean, max) of ``job.eval_archs`` fixed random paths; None when off."""
+    if job.eval_archs <= 0 or jax.process_count() != 1 or len(dataset.heldout_labels) == 0:
+        return None
+    base = jax.random.fold_in(jax.random.key(job.seed), _EVAL_ARCHS_SALT)
+    archs = [space.random_arch(jax.random.fold_in(base, i)) for i in range(job.eval_archs)]
+    m = min(job.eval_images, len(dataset.heldout_labels))
+    images, labels = dataset.normalize(dataset.heldout_images[:m]), dataset.heldout_labels[:m]
+
+    def eval_fn(state: train.TrainState) -> dict[str, float]:
+        accs = [float(train.evaluate_accuracy(model, train.state_variables(state), a, images, labels,
+                                              fast_compile=job.fast_compile))
+                for a in archs]
+        return {"heldout_acc_mean": float(np.mean(accs)), "heldout_acc_max": float(np.max(accs))}
+
+    return eval_fn
+
+
+def train_supernet(job: SupernetJob) -> train.FitResult:
+    """Train as ``job`` says, write supernet.json (process 0); return the :class:`~l2nas_jax.supernet.train.FitResult`."""
+    out = Path(job.out)
+    if not job.resume and (out / "checkpoints").exists() and any((out / "checkpoints").iterdir()):
+        raise ValueError(f"{out} already holds checkpoints; pass --resume to continue that run or choose a new --out")
+    space = get_space(job.space)
+    if space.nets_module is None:
+        raise ValueError(f"the {job.space} space has no networks, so no supernet to train (a table-only space)")
+    dataset = load_data(job)
+    net_kw = {"channels": job.channels, "layers": job.layers, "num_classes": dataset.num_classes}
+    model = space.supernet(**net_kw)
+    config = job.train_config()
+    meta = {"space": job.space, "net": {k: v for k, v in net_kw.items() if v is not None},
+            "dataset": dataset.summary()}
+    result = train.fit(model, dataset, config, arch_fn=space.random_arch, out_dir=out, resume=job.resume,
+                       stop_after_steps=job.max_steps, progress=job.progress,
+                       eval_fn=heldout_eval_fn(job, space, model, dataset), metadata=meta,
+                       fast_compile=job.fast_compile)
+    summary = {
+        **meta,
+        "train_config": config.to_dict(),
+        "seed": job.seed,
+        "finished": result.finished,
+        "resumed_from_step": result.start_step,
+        "step": int(jax.device_get(result.state.step)),
+        "final_epoch": result.history[-1] if result.history else None,
+        "eval_archs": job.eval_archs,
+        "command": job.command,
+        "provenance": provenance(),
+    }
+    if jax.process_index() == 0:
+        io.write_json(out / SUMMARY_FILE, summary)
+    return result
