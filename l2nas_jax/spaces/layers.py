@@ -3,7 +3,7 @@
 One implementation of each op, used by both spaces and by both the weight-sharing supernets
 and the fixed (derived) networks.  Semantics follow the PyTorch reference code
 (``quark0/darts`` ``cnn/operations.py``; ``D-X-Y/AutoDL-Projects``
-``xautodl/models/cell_operations.py``), summarised in ``/work/shared/SPACES.md`` sections 1-2:
+``xautodl/models/cell_operations.py``), summarised in ``docs/spaces.md`` sections 1-2:
 
 * BatchNorm: PyTorch ``momentum=0.1`` is flax ``momentum=0.9``; ``eps=1e-5``; statistics in the
   ``batch_stats`` collection; ``affine=False`` drops gamma/beta (search cells).

@@ -2,8 +2,10 @@
 
 Usage::
 
-    python spaces/nb201/convert_csv.py ../shared/data/nb201_test_acc.csv \
-        l2nas_jax/data/nb201_test_acc.npz
+    python spaces/nb201/convert_csv.py nb201_test_acc.csv l2nas_jax/data/nb201_test_acc.npz
+
+where ``nb201_test_acc.csv`` holds the 15,625 cells in the official index order with their
+200-epoch test accuracies (NATS-Bench topology space; see ``l2nas_jax/data/README.md``).
 
 The CSV is validated (15,625 unique cells, official arch strings, finite percentages)
 and written as a compressed ``.npz`` (uint8 ops + float32 accuracies).

@@ -16,7 +16,7 @@ from l2nas_jax.envs.constrained import ConstrainedEnv, constrain, enumerate_spac
 from l2nas_jax.spaces.nb201.codec import NUM_ARCHS, OPS, code_to_ops, format_arch
 from l2nas_jax.core.pareto import hypervolume, pareto_front
 
-# Closed form from SPACES.md (CIFAR-10): params = 0.073306 + 0.243040 n3 + 0.028000 n1 (millions).
+# Closed form from docs/spaces.md (CIFAR-10): params = 0.073306 + 0.243040 n3 + 0.028000 n1 (millions).
 _CONV3, _CONV1 = OPS.index("nor_conv_3x3"), OPS.index("nor_conv_1x1")
 SMALL = dict(actor_hidden=(32, 32), critic_hidden=(32, 32), batch_size=16)
 

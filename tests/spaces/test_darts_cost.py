@@ -8,7 +8,7 @@ import pytest
 from l2nas_jax.spaces.darts import codec as dc
 from l2nas_jax.spaces.darts.cost import darts_cost, darts_cost_counts, darts_search_cost, darts_search_counts
 
-# /work/shared/SPACES.md section 2: CIFAR-10 eval net (C=36, 20 cells), auxiliary head excluded.
+# docs/spaces.md section 2: CIFAR-10 eval net (C=36, 20 cells), auxiliary head excluded.
 TABLE = {
     "DARTS_V2": (3_349_342, 528.36),
     "DARTS_V1": (3_169_414, 500.99),

@@ -23,7 +23,7 @@ def test_all_cells_round_trip(table):
 
 
 def test_official_index_order(table):
-    # Index 0 and the all-3x3 cell (index 1462) as given in NAS-Bench-201 / SPACES.md.
+    # Index 0 and the all-3x3 cell (index 1462) as given in NAS-Bench-201 / docs/spaces.md.
     assert table.arch_string(0) == (
         "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|"
     )

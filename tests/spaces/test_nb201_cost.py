@@ -1,4 +1,4 @@
-"""The analytic NB201 cost counter reproduces the published / reference counts (SPACES.md)."""
+"""The analytic NB201 cost counter reproduces the published / reference counts (docs/spaces.md)."""
 
 import jax
 import numpy as np
@@ -7,7 +7,7 @@ import pytest
 from l2nas_jax.spaces.nb201.cost import nb201_cost
 from l2nas_jax.spaces.nb201.table import load_embedded
 
-# index: (params M, FLOPs M) for cifar10, cifar100, imagenet16-120 -- SPACES.md section 1 reference cells;
+# index: (params M, FLOPs M) for cifar10, cifar100, imagenet16-120 -- docs/spaces.md section 1 reference cells;
 # index 0 and 11472 (ResNet) CIFAR-10 values are published (NASLib tests, NB201 cost_info).
 REFERENCE = {
     1462: [(1.531546, 220.11969), (1.537396, 220.12554), (1.538696, 55.03756)],
@@ -38,7 +38,7 @@ def test_reference_cells(table, index):
 def test_vectorized_and_jitted_over_all_cells(table):
     p, f = jax.jit(nb201_cost, static_argnums=1)(table.ops, "cifar10")
     assert p.shape == f.shape == (15625,)
-    # space min/max quoted from the official file (SPACES.md): params 0.073306..1.531546, FLOPs 7.78305..220.11969
+    # space min/max quoted from the official file (docs/spaces.md): params 0.073306..1.531546, FLOPs 7.78305..220.11969
     assert float(p.min()) == pytest.approx(0.073306, abs=2e-6) and float(p.max()) == pytest.approx(1.531546, abs=2e-6)
     assert float(f.min()) == pytest.approx(7.78305, abs=2e-5) and float(f.max()) == pytest.approx(220.11969, abs=2e-4)
 

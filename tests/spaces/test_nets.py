@@ -63,7 +63,7 @@ def test_nb201_fixed_param_count_equals_analytic_cost(arch, dataset, classes):
 
 
 def test_nb201_resnet_reference_param_count():
-    # ResNet cell (index 11472): 0.559386 M params on CIFAR-10 (SPACES.md section 1).
+    # ResNet cell (index 11472): 0.559386 M params on CIFAR-10 (docs/spaces.md section 1).
     model = nb201.make_network("|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|")
     v = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
     assert param_count(v["params"]) == 559_386
@@ -128,7 +128,7 @@ def test_nb201_supernet_needs_arch_and_fixed_rejects_bad_arch():
 
 def test_darts_v2_param_counts_match_published_and_analytic():
     arch = parse_genotype(GENOTYPES["DARTS_V2"])
-    by_hand = np.array(  # SPACES.md DARTS_V2, canonical (pairs of a node sorted by input)
+    by_hand = np.array(  # docs/spaces.md DARTS_V2, canonical (pairs of a node sorted by input)
         [
             [[0, 0], [0, 1], [0, 0], [0, 1], [6, 0], [0, 1], [6, 0], [2, 2]],
             [[4, 0], [4, 1], [4, 1], [6, 2], [4, 0], [6, 2], [4, 1], [6, 2]],

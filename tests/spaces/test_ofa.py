@@ -203,7 +203,7 @@ def test_config_and_arch_errors():
 # ---------------------------------------------------------------- analytic cost
 
 
-# (width, largest?, resolution, params_M, MACs_M) from shared/SPACES.md section 3
+# (width, largest?, resolution, params_M, MACs_M) from docs/spaces.md section 3
 COST_TABLE = [
     (1.0, True, 224, 7.664760, 566.17), (1.0, True, 192, 7.664760, 417.29),
     (1.0, True, 160, 7.664760, 291.32), (1.0, True, 128, 7.664760, 188.25),

@@ -65,7 +65,7 @@ _SHORT = {"s3": 0, "s5": 1, "d3": 2, "d5": 3, "mp": 4, "ap": 5, "sk": 6}
 
 
 def _g(normal: str, reduce: str) -> str:
-    """Genotype string from SPACES.md's shorthand (``s3,0 s3,1 ...``), kept in published order."""
+    """Genotype string from docs/spaces.md's shorthand (``s3,0 s3,1 ...``), kept in published order."""
 
     def pairs(text: str) -> str:
         items = [t.split(",") for t in text.split()]
@@ -79,7 +79,7 @@ def _g(normal: str, reduce: str) -> str:
 
 #: Published genotypes (pairs in their published order; parse_genotype canonicalizes).
 #: Sources: ``quark0/darts`` cnn/genotypes.py (DARTS_V1/V2), ``yuhuixu1993/PC-DARTS``,
-#: ``chenxin061/pdarts``, GDAS via ``sbl1996/hanser`` (see /work/shared/SPACES.md section 2).
+#: ``chenxin061/pdarts``, GDAS via ``sbl1996/hanser`` (see docs/spaces.md section 2).
 GENOTYPES: dict[str, str] = {
     "DARTS_V1": _g("s3,1 s3,0 sk,0 s3,1 sk,0 s3,1 s3,0 sk,2", "mp,0 mp,1 sk,2 mp,0 mp,0 sk,2 sk,2 ap,0"),
     "DARTS_V2": _g("s3,0 s3,1 s3,0 s3,1 s3,1 sk,0 sk,0 d3,2", "mp,0 mp,1 sk,2 mp,1 mp,0 sk,2 sk,2 mp,1"),

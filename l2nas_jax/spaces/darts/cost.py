@@ -1,7 +1,7 @@
 """Analytic parameter count and MACs of DARTS networks, from the architecture alone.
 
 Conventions (``quark0/darts`` ``cnn/model.py``, ``cnn/model_search.py``, ``cnn/operations.py``,
-``cnn/utils.py``; summarised in /work/shared/SPACES.md sections 0 and 2):
+``cnn/utils.py``; summarised in docs/spaces.md sections 0 and 2):
 
 * params = every parameter except the auxiliary head's (``count_parameters_in_MB``), in
   millions; conv weights (all bias-free), BN gamma/beta (evaluation nets: affine; the search

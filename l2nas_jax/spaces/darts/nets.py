@@ -1,7 +1,7 @@
 """DARTS networks: the single-path search supernet and the fixed evaluation networks.
 
 Follows ``quark0/darts`` ``cnn/{model_search,model,operations}.py`` (DARTS, Liu et al., ICLR
-2019), summarised in /work/shared/SPACES.md section 2.  Architectures use the contract form of
+2019), summarised in docs/spaces.md section 2.  Architectures use the contract form of
 :mod:`l2nas_jax.spaces.darts.codec`: ``arch = int32[2, 8, 2]`` (cell 0 normal, 1 reduce); pair
 ``2i``/``2i+1`` = ``(op id into DARTS_OPS, input state)`` feeding intermediate node ``i + 2``;
 cell output = concat of states 2..5.

@@ -1,7 +1,7 @@
 """NAS-Bench-201 cell networks: the single-path weight-sharing supernet and fixed cell networks.
 
 Skeleton (``TinyNetwork(C=16, N=5)``, ``D-X-Y/AutoDL-Projects``
-``xautodl/models/cell_infers/tiny_network.py``; SPACES.md section 1): stem Conv3x3 -> BN, three
+``xautodl/models/cell_infers/tiny_network.py``; docs/spaces.md section 1): stem Conv3x3 -> BN, three
 stages of N cells (C, 2C, 4C channels) joined by ResNet reduction blocks, then BN -> ReLU ->
 global average pool -> Linear.  A cell has 4 nodes; node j = sum_{i<j} op_{j<-i}(node i); the 6
 edges and 5 ops follow :mod:`l2nas_jax.spaces.nb201.codec` (``arch = int32[6]`` op ids).

@@ -1,13 +1,13 @@
 """Analytic MACs and parameter count of OFA MobileNetV3 subnets, from the architecture alone.
 
 Network layout (``mit-han-lab/once-for-all`` ``ofa/imagenet_classification/elastic_nn/
-networks/ofa_mbv3.py``; see ``shared/SPACES.md`` section 3): stage widths
+networks/ofa_mbv3.py``; see ``docs/spaces.md`` section 3): stage widths
 ``make_divisible(base * width, 8)`` of :data:`BASE_STAGE_WIDTH`; first conv 3x3/s2 + BN;
 first block (depthwise 3x3 + BN, pointwise + BN, identity skip); 5 units of elastic MBConv
 layers (1x1 expand + BN, depthwise k x k + BN, optional SE, 1x1 project + BN); final
 expand 1x1 + BN; global pooling; feature-mix 1x1 (no BN, no bias); linear classifier.
 
-Counting convention (OFA ``ofa/utils/flops_counter.py``; SPACES.md section 0): conv MACs =
+Counting convention (OFA ``ofa/utils/flops_counter.py``; docs/spaces.md section 0): conv MACs =
 ``C_in * out_elements * k^2 / groups`` (no bias term), linear = ``in * out``; BN,
 activations and pooling are free; SE convs run at 1x1; the expand 1x1 conv runs at the
 block's input resolution.  Params = all trainable parameters (conv weights, BN gamma/beta,

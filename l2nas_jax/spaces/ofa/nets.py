@@ -2,7 +2,7 @@
 
 Follows ``mit-han-lab/once-for-all`` (``ofa/imagenet_classification/elastic_nn/networks/
 ofa_mbv3.py``, ``.../modules/dynamic_layers.py``, ``.../modules/dynamic_op.py``; summary in
-``shared/SPACES.md`` section 3); layer shapes come from :func:`l2nas_jax.spaces.ofa.cost.layer_specs`,
+``docs/spaces.md`` section 3); layer shapes come from :func:`l2nas_jax.spaces.ofa.cost.layer_specs`,
 so a fixed net's parameter count equals :func:`~l2nas_jax.spaces.ofa.cost.ofa_cost`'s.
 
 * :func:`make_network` -- a fixed subnet: only the chosen layers / kernels / expand widths
