@@ -32,14 +32,25 @@ NB201 does), ``optimum`` is the exact constrained optimum of the reported metric
 for unconstrained runs; otherwise it is the unconstrained optimum (an upper bound)
 and ``optimum_exact`` is False.  An environment may also give ``min_cost() ->
 (params_M, macs_M)`` so impossible budgets are refused without enumeration.
+
+**Budgets on any column** (``limits``: ``{"edgegpu_latency": 5, "edgegpu_energy": 20}`` or
+``["edgegpu_latency=5", ...]``, several at once) need an environment with named columns (a
+generic table, :mod:`l2nas_jax.spaces.table`: ``column(name, arch)``, ``resolve_column``).  A
+limit is in the column's own unit (k/M/G suffixes multiply); the violation is the largest
+``value / limit`` over every budget, minus 1, with the same penalty, feasible proposals and
+exact enumerated optimum.  For such tables the penalty sits below ``value_floor`` (the table's
+``min(0, every real value)``) instead of 0, and an architecture absent from the table is
+infeasible too.  With params/MACs budgets only, on a built-in space, every value is computed
+exactly as before.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import re
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 import chex
 import jax
@@ -84,6 +95,54 @@ def parse_budget(value: str | float | int | None, what: str = "budget") -> float
     return total / 1e6
 
 
+def parse_limits(limits: Mapping[str, Any] | Sequence[Any] | None) -> tuple[tuple[str, float], ...]:
+    """Column budgets as ``((column, limit), ...)`` from ``{"lat": 5}``, ``["lat=5", "energy=1.2k"]`` or pairs.
+
+    A limit is a positive number in the column's own unit; a k/M/G suffix multiplies it
+    (``"1.2k"`` -> 1200).  One ValueError naming the entry for anything else.
+    """
+    if limits is None:
+        return ()
+    items: list[tuple[Any, Any]] = []
+    entries = list(limits.items()) if isinstance(limits, Mapping) else list(limits)
+    for e in entries:
+        if isinstance(e, str):
+            name, eq, value = e.partition("=")
+            if not eq:
+                raise ValueError(f"budget {e!r}: expected COLUMN=VALUE, such as edgegpu_latency=5")
+            items.append((name.strip(), value.strip()))
+        elif isinstance(e, (tuple, list)) and len(e) == 2:
+            items.append((e[0], e[1]))
+        else:
+            raise ValueError(f"budget {e!r}: expected COLUMN=VALUE or a (column, value) pair")
+    out: list[tuple[str, float]] = []
+    for name, value in items:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"budget {name}={value}: the column name must be a non-empty string")
+        if any(n == name for n, _ in out):
+            raise ValueError(f"budget on column {name!r} given twice")
+        out.append((name, _parse_limit(value, f"budget {name}")))
+    return tuple(out)
+
+
+def _parse_limit(value: Any, what: str) -> float:
+    """A positive finite number; a k/M/G suffix multiplies a string value."""
+    if isinstance(value, bool):
+        raise ValueError(f"{what}: expected a positive number, got {value!r}")
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        number, scale = float(value), 1.0
+    else:
+        m = _BUDGET.match(str(value))
+        if m is None:
+            raise ValueError(f"{what}: cannot parse {value!r}; expected a positive number with an optional "
+                             f"k/M/G suffix, in the column's unit")
+        number, scale = float(m.group(1)), _SUFFIX[m.group(2).lower()]
+    total = number * scale
+    if not math.isfinite(total) or total <= 0:
+        raise ValueError(f"{what}: must be a positive finite number, got {value!r}")
+    return total
+
+
 def format_budget(millions: float) -> str:
     """``0.6`` -> ``'0.6M'`` (the inverse of :func:`parse_budget` for printing)."""
     return f"{millions:g}M"
@@ -98,6 +157,8 @@ class Enumeration:
     macs: np.ndarray  # float32[N] (millions)
     report: np.ndarray  # float32[N] reported metric of the inner environment
     feasible: np.ndarray  # bool[N]
+    columns: Mapping[str, np.ndarray] = dataclasses.field(default_factory=dict)  # budgeted columns, float32[N]
+    present: np.ndarray | None = None  # bool[N]: in the table (None: every architecture is)
 
     @property
     def num_feasible(self) -> int:
@@ -133,13 +194,43 @@ def _enumerate(env: Any) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
     return archs, params, macs, jax.vmap(env.report)(archs)
 
 
-def enumerate_space(env: Any, max_params: float | None = None, max_macs: float | None = None) -> Enumeration:
-    """All architectures of ``env`` (needs ``enumerate_archs`` and ``cost``), one jitted ``vmap``."""
+@functools.partial(jax.jit, static_argnums=1)
+def _enumerate_columns(env: Any, names: tuple[str, ...]) -> dict[str, jax.Array]:
+    archs = env.enumerate_archs()
+    return {n: jax.vmap(functools.partial(env.column, n))(archs) for n in names}
+
+
+@jax.jit
+def _enumerate_present(env: Any) -> jax.Array:
+    return jax.vmap(env.is_present)(env.enumerate_archs())
+
+
+def _has_missing(env: Any) -> bool:
+    """The environment is a table with combinations absent from its file."""
+    return getattr(env, "present", None) is not None
+
+
+def enumerate_space(env: Any, max_params: float | None = None, max_macs: float | None = None,
+                    limits: Sequence[tuple[str, float]] = ()) -> Enumeration:
+    """All architectures of ``env`` (needs ``enumerate_archs`` and ``cost``), one jitted ``vmap``.
+
+    ``limits`` (``((column, limit), ...)``, see :func:`parse_limits`) also budget named columns;
+    architectures absent from a table are never feasible.
+    """
     if not hasattr(env, "enumerate_archs"):
         raise ValueError(f"space {env.name!r} cannot be enumerated (no enumerate_archs)")
     archs, params, macs, report = jax.tree.map(np.asarray, _enumerate(env))
-    return Enumeration(archs=archs, params=params, macs=macs, report=report,
-                       feasible=feasible_mask(params, macs, max_params, max_macs))
+    feasible = feasible_mask(params, macs, max_params, max_macs)
+    columns: dict[str, np.ndarray] = {}
+    if limits:
+        columns = jax.tree.map(np.asarray, _enumerate_columns(env, tuple(n for n, _ in limits)))
+        for n, b in limits:
+            feasible = feasible & (columns[n] <= b * (1 + REL_TOL))
+    present = np.asarray(_enumerate_present(env)) if _has_missing(env) else None
+    if present is not None:
+        feasible = feasible & present
+    return Enumeration(archs=archs, params=params, macs=macs, report=report, feasible=feasible,
+                       columns=columns, present=present)
 
 
 @struct.dataclass
@@ -162,6 +253,12 @@ class ConstrainedEnv(InnerDelegate):
     alpha_shape: tuple[int, int] = struct.field(pytree_node=False, default=(0, 0))
     arch_shape: tuple[int, ...] = struct.field(pytree_node=False, default=())
     num_archs: int = struct.field(pytree_node=False, default=0)
+    #: budgets on named columns ``((column, limit), ...)`` in the columns' units
+    limits: tuple[tuple[str, float], ...] = struct.field(pytree_node=False, default=())
+    #: penalties sit below this value (0 for accuracies; a table's ``min(0, every real value)``)
+    floor: float = struct.field(pytree_node=False, default=0.0)
+    #: column budgets, a table lacking params or MACs, or absent archs: budgets per finite term, absent archs infeasible
+    generic: bool = struct.field(pytree_node=False, default=False)
 
     # -- what results files read from an environment --------------------------------------------
     @property
@@ -195,31 +292,70 @@ class ConstrainedEnv(InnerDelegate):
                 None if math.isinf(self.max_macs) else self.max_macs)
 
     def describe(self) -> str:
-        """``'params <= 0.6M, MACs <= 600M'``."""
+        """``'params <= 0.6M, MACs <= 600M'`` (and ``'edgegpu_latency <= 5'`` per column budget)."""
         p, m = self.budgets()
         parts = ([f"params <= {format_budget(p)}"] if p is not None else []) + \
-                ([f"MACs <= {format_budget(m)}"] if m is not None else [])
+                ([f"MACs <= {format_budget(m)}"] if m is not None else []) + \
+                [f"{n} <= {b:g}" for n, b in self.limits]
         return ", ".join(parts)
 
+    # -- the inner table's columns (so constraints can be stacked) -----------------------------------
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(getattr(self.inner, "column_names", ()))
+
+    @property
+    def value_floor(self) -> float:
+        return float(getattr(self.inner, "value_floor", 0.0))
+
+    @property
+    def present(self) -> Any:
+        return getattr(self.inner, "present", None)
+
+    def resolve_column(self, name: str) -> str:
+        return self.inner.resolve_column(name)
+
+    def column(self, name: str, arch: chex.Array) -> jax.Array:
+        return self.inner.column(name, arch)
+
+    def is_present(self, arch: chex.Array) -> jax.Array:
+        return self.inner.is_present(arch) if hasattr(self.inner, "is_present") else jnp.ones((), bool)
+
     # -- the constraint ----------------------------------------------------------------------------
+    def _terms(self, arch: chex.Array) -> list[tuple[jax.Array, float]]:
+        """``(value, budget)`` of every finite budget (generic form)."""
+        terms = []
+        if math.isfinite(self.max_params) or math.isfinite(self.max_macs):
+            params, macs = self.inner.cost(arch)
+            terms += [(v, b) for v, b in ((params, self.max_params), (macs, self.max_macs)) if math.isfinite(b)]
+        return terms + [(self.inner.column(n, arch), b) for n, b in self.limits]
+
     def violation(self, arch: chex.Array) -> jax.Array:
-        """Relative budget violation ``max(params/max_params, macs/max_macs) - 1``, 0 when within budget."""
-        params, macs = self.inner.cost(arch)
-        return jnp.maximum(jnp.maximum(params / self.max_params, macs / self.max_macs) - 1.0, 0.0)
+        """Relative budget violation ``max(params/max_params, macs/max_macs, column/limit...) - 1``, 0 within budget."""
+        if not self.generic:  # params/MACs of a built-in space: the original expression, bit for bit
+            params, macs = self.inner.cost(arch)
+            return jnp.maximum(jnp.maximum(params / self.max_params, macs / self.max_macs) - 1.0, 0.0)
+        ratio = functools.reduce(jnp.maximum, [v / b for v, b in self._terms(arch)])
+        return jnp.maximum(ratio - 1.0, 0.0)
 
     def is_feasible(self, arch: chex.Array) -> jax.Array:
-        params, macs = self.inner.cost(arch)
-        p, m = self.budgets()
-        return feasible_mask(params, macs, p, m)
+        if not self.generic:
+            params, macs = self.inner.cost(arch)
+            p, m = self.budgets()
+            return feasible_mask(params, macs, p, m)
+        ok = functools.reduce(jnp.logical_and, [v <= b * (1 + REL_TOL) for v, b in self._terms(arch)])
+        return ok & self.is_present(arch) if self.present is not None else ok
 
     def penalty(self, arch: chex.Array) -> jax.Array:
-        """The value of an infeasible ``arch``: ``-margin * (1 + violation)`` (always < 0)."""
-        return jnp.float32(-self.margin) * (1.0 + self.violation(arch))
+        """The value of an infeasible ``arch``: ``floor - margin * (1 + violation)`` (always < floor <= 0)."""
+        if self.floor == 0.0:
+            return jnp.float32(-self.margin) * (1.0 + self.violation(arch))
+        return jnp.float32(self.floor) - jnp.float32(self.margin) * (1.0 + self.violation(arch))
 
     # -- the Environment protocol --------------------------------------------------------------------
     def evaluate(self, key: chex.PRNGKey, arch: chex.Array) -> chex.Array:
-        """Inner search metric (clipped at 0) when feasible, else the penalty."""
-        value = jnp.maximum(self.inner.evaluate(key, arch), 0.0)
+        """Inner search metric (clipped at the floor, 0 for accuracies) when feasible, else the penalty."""
+        value = jnp.maximum(self.inner.evaluate(key, arch), self.floor if self.floor != 0.0 else 0.0)
         return jnp.where(self.is_feasible(arch), value, self.penalty(arch)).astype(jnp.float32)
 
     def report(self, arch: chex.Array) -> chex.Array:
@@ -256,38 +392,85 @@ def _check_minimum(env: Any, min_params: float, min_macs: float, max_params: flo
                              f"architecture ({least:.6g}M){hint}")
 
 
+def _enumerable(env: Any) -> bool:
+    """``env`` lists its architectures (a table environment whose space has no ``enumerate_archs`` does not)."""
+    space = getattr(env, "space", None)
+    return hasattr(env, "enumerate_archs") and getattr(space, "enumerate_archs", True) is not None
+
+
+def _check_columns(env: Any, p: float | None, m: float | None, limits: Sequence[tuple[str, float]]
+                   ) -> tuple[tuple[str, float], ...]:
+    """Refuse budgets on costs the table lacks; the limits with each name resolved to its column."""
+    keys = getattr(env, "cost_keys", ("", ""))  # None: a table without that column; "" (or absent): not a table
+    for budget, key, what, flag in ((p, keys[0], "params", "max_params"), (m, keys[1], "MACs", "max_macs")):
+        if budget is not None and key is None:
+            raise ValueError(f"{flag}: the {env.name} table has no {what} column; name one when loading it "
+                             f"({what.lower()}_column=) or budget a column by name")
+    if not limits:
+        return ()
+    if not hasattr(env, "resolve_column"):
+        raise ValueError(f"budgets on named columns need a table space; the {env.name} space has none "
+                         f"(use max_params / max_macs)")
+    return tuple((env.resolve_column(n), b) for n, b in limits)
+
+
+def _check_column_minimum(env: Any, en: Enumeration, limits: Sequence[tuple[str, float]]) -> None:
+    """Refuse a column budget below the column's smallest value over the table, naming it."""
+    ok = en.present if en.present is not None else np.ones(len(en.report), bool)
+    for n, b in limits:
+        least = float(en.columns[n][ok].min())
+        if b < least * (1 - REL_TOL):
+            raise ValueError(f"budget {n} <= {b:g} is below the smallest {n} of any {env.name} architecture ({least:.6g})")
+
+
 def constrain(
     env: Any,
     max_params: str | float | None = None,
     max_macs: str | float | None = None,
     *,
+    limits: Mapping[str, Any] | Sequence[Any] | None = None,
     margin: float = MARGIN,
     feasible_proposals: bool = True,
 ) -> Any:
     """``env`` with a params and/or MACs budget (strings like ``"0.6M"``; see :func:`parse_budget`).
 
-    Returns ``env`` itself when both budgets are None.  Raises ValueError if the
-    space has no cost model, or if no architecture fits the budget (naming the
-    space's minimum cost).
+    ``limits`` budgets named columns of a table space (``{"edgegpu_latency": 5}`` or
+    ``["edgegpu_latency=5", "edgegpu_energy=20"]``; :func:`parse_limits`), together with the others.
+    Returns ``env`` itself when there is no budget.  Raises ValueError if the space has no cost
+    model or no such column, or if no architecture fits the budgets (naming the smallest cost).
     """
     p = parse_budget(max_params, "max_params")
     m = parse_budget(max_macs, "max_macs")
-    if p is None and m is None:
+    lim = parse_limits(limits)
+    if p is None and m is None and not lim:
         return env
     if not hasattr(env, "cost"):
         raise ValueError(f"space {env.name!r} has no cost model (env.cost), so it cannot be constrained")
     if not (math.isfinite(margin) and margin > 0):
         raise ValueError(f"margin must be a positive finite number, got {margin}")
+    lim = _check_columns(env, p, m, lim)
+    # The generic form only where the original one cannot serve (it also keeps XLA's fusion, hence bits, unchanged).
+    generic = bool(lim) or _has_missing(env) or (bool(getattr(env, "column_names", ())) and
+                                                 None in getattr(env, "cost_keys", ("", "")))
+    floor = float(getattr(env, "value_floor", 0.0))
+    extra = {**(dict(limits=lim, generic=True) if generic else {}), **(dict(floor=floor) if floor != 0.0 else {})}
     common = dict(inner=env, max_params=math.inf if p is None else p, max_macs=math.inf if m is None else m,
                   margin=float(margin), feasible_proposals=bool(feasible_proposals), name=env.name, alpha_shape=tuple(env.alpha_shape),
-                  arch_shape=tuple(env.arch_shape), num_archs=int(env.num_archs))
-    if hasattr(env, "enumerate_archs"):
-        en = enumerate_space(env, p, m)
-        _check_minimum(env, float(en.params.min()), float(en.macs.min()), p, m)
+                  arch_shape=tuple(env.arch_shape), num_archs=int(env.num_archs), **extra)
+    if _enumerable(env):
+        en = enumerate_space(env, p, m, lim)
+        ok = en.present if en.present is not None else slice(None)
+        _check_minimum(env, float(np.nanmin(en.params[ok], initial=np.inf)),
+                       float(np.nanmin(en.macs[ok], initial=np.inf)), p, m)
+        _check_column_minimum(env, en, lim)
         if en.num_feasible == 0:
-            raise ValueError(f"no {env.name} architecture has params <= {format_budget(p or math.inf)} and "
-                             f"MACs <= {format_budget(m or math.inf)} together (smallest: {en.params.min():.6g}M params, "
-                             f"{en.macs.min():.6g}M MACs)")
+            parts = ([f"params <= {format_budget(p)}"] if p is not None else []) + \
+                    ([f"MACs <= {format_budget(m)}"] if m is not None else []) + [f"{n} <= {b:g}" for n, b in lim]
+            if not generic:
+                raise ValueError(f"no {env.name} architecture has params <= {format_budget(p or math.inf)} and "
+                                 f"MACs <= {format_budget(m or math.inf)} together (smallest: {en.params.min():.6g}M "
+                                 f"params, {en.macs.min():.6g}M MACs)")
+            raise ValueError(f"no {env.name} architecture in the table has {' and '.join(parts)} together")
         best = en.best_index
         return ConstrainedEnv(constrained_optimum=jnp.float32(en.report[best]), optimum_exact=True,
                               num_feasible=en.num_feasible, optimum_arch=env.arch_to_string(en.archs[best]), **common)
@@ -302,7 +485,7 @@ def constraint_summary(env: Any) -> dict[str, Any] | None:
     if not isinstance(env, ConstrainedEnv):
         return None
     p, m = env.budgets()
-    return {
+    out = {
         "max_params_M": p,
         "max_macs_M": m,
         "description": env.describe(),
@@ -315,6 +498,9 @@ def constraint_summary(env: Any) -> dict[str, Any] | None:
         "feasible_in_space": env.num_feasible if env.num_feasible >= 0 else None,
         "space_size": env.num_archs,
     }
+    if env.limits:
+        out["limits"] = dict(env.limits)
+    return out
 
 
 @jax.jit

@@ -3,6 +3,18 @@
 :class:`TableEnv` is generic over spaces: the :class:`~l2nas_jax.spaces.base.Space` supplies
 the codec and cost counter, the table supplies two columns indexed by ``arch_id`` (the
 metric the search optimizes and the one reported). Nothing here knows a particular space.
+
+A generic table (:mod:`l2nas_jax.spaces.table`) may add, through its ``TableColumns``:
+
+* **per-seed runs** (``search_runs``): each query observes one run, drawn uniformly from the
+  query's PRNG key, while ``report`` stays the mean of the report columns;
+* **presence** (``present``): the combinations that are in the file; the others score below
+  every real value (the space's operators never propose them) and ``is_present`` is False;
+* **named columns** (``columns``): every numeric column by id, read by ``column(name, arch)``
+  for budgets on any column (:mod:`l2nas_jax.envs.constrained`), and ``cost`` reads its
+  params/MACs columns from them.
+
+Without them (NB201 and every built-in space) each method is unchanged, bit for bit.
 """
 
 from __future__ import annotations
@@ -26,13 +38,19 @@ class TableEnv:
     accuracy points) to the search metric only, as when each network is trained once.
     """
 
-    search_acc: jax.Array  # float32[num_archs]
+    search_acc: jax.Array  # float32[num_archs] (the mean over runs when search_runs is given)
     report_acc: jax.Array  # float32[num_archs]
     noise_sigma: jax.Array  # float32 scalar
     space: Space = struct.field(pytree_node=False, default=None)
     dataset: str = struct.field(pytree_node=False, default="cifar10")
     search_split: str = struct.field(pytree_node=False, default="test")
     report_split: str = struct.field(pytree_node=False, default="test")
+    search_runs: jax.Array | None = None  # float32[num_archs, runs]: one run observed per query
+    present: jax.Array | None = None  # bool[num_archs]: in the table (None: every architecture is)
+    columns: dict[str, jax.Array] | None = None  # numeric column name -> float32[num_archs]
+    #: the columns that are params / MACs (None: the table has none); ("", ""): the space's own cost counter
+    cost_keys: tuple[str | None, str | None] = struct.field(pytree_node=False, default=("", ""))
+    value_floor: float = struct.field(pytree_node=False, default=0.0)  # min(0, every real value)
 
     @property
     def name(self) -> str:
@@ -52,8 +70,8 @@ class TableEnv:
 
     @property
     def max_reward(self) -> jax.Array:
-        """Largest noise-free search metric in the table (the reward rescaling constant)."""
-        return jnp.max(self.search_acc)
+        """Largest noise-free search metric in the table (the reward rescaling constant; per-seed: any run)."""
+        return jnp.max(self.search_acc if self.search_runs is None else self.search_runs)
 
     @property
     def optimum(self) -> jax.Array:
@@ -71,12 +89,44 @@ class TableEnv:
         return self.space.arch_id(arch)
 
     def evaluate(self, key: chex.PRNGKey, arch: chex.Array) -> chex.Array:
-        """Search metric of ``arch`` (accuracy %), plus N(0, sigma^2) noise."""
-        clean = self.search_acc[self.arch_id(arch)]
-        return clean + self.noise_sigma * jax.random.normal(key, clean.shape)
+        """Search metric of ``arch`` (accuracy %), plus N(0, sigma^2) noise (per-seed tables: one run drawn by ``key``)."""
+        if self.search_runs is None:
+            clean = self.search_acc[self.arch_id(arch)]
+            return clean + self.noise_sigma * jax.random.normal(key, clean.shape)
+        k_run, k_noise = jax.random.split(key)
+        runs = self.search_runs[self.arch_id(arch)]
+        clean = runs[jax.random.randint(k_run, (), 0, runs.shape[-1])]
+        return clean + self.noise_sigma * jax.random.normal(k_noise, clean.shape)
 
     def report(self, arch: chex.Array) -> chex.Array:
         return self.report_acc[self.arch_id(arch)]
+
+    def is_present(self, arch: chex.Array) -> jax.Array:
+        """Whether ``arch`` is in the table (always True for a full table)."""
+        if self.present is None:
+            return jnp.ones((), bool)
+        return self.present[self.arch_id(arch)]
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        """Numeric columns available to :meth:`column` (empty for built-in spaces)."""
+        return tuple(self.columns or ())
+
+    def resolve_column(self, name: str) -> str:
+        """The table column ``name`` means for this dataset: itself, else ``<dataset>_name`` or ``name_<dataset>``."""
+        cols = self.column_names
+        if not cols:
+            raise ValueError(f"the {self.name} space has no named cost columns; budget its params/MACs instead")
+        ds = self.dataset
+        for cand in (name, f"{ds}_{name}", f"{name}_{ds}", f"{ds.replace('-', '_')}_{name}"):
+            if cand in cols:
+                return cand
+        raise ValueError(f"the {self.name} table has no numeric column {name!r} (for dataset {ds}); "
+                         f"columns: {', '.join(cols)}")
+
+    def column(self, name: str, arch: chex.Array) -> jax.Array:
+        """The value of column ``name`` (see :meth:`resolve_column`) for ``arch``."""
+        return self.columns[self.resolve_column(name)][self.arch_id(arch)]
 
     def random_arch(self, key: chex.PRNGKey) -> chex.Array:
         return self.space.random_arch(key)
@@ -86,8 +136,11 @@ class TableEnv:
         return self.space.mutate(key, arch)
 
     def cost(self, arch: chex.Array) -> tuple[jax.Array, jax.Array]:
-        """``(params_M, macs_M)`` of the derived network on this dataset."""
-        return self.space.cost(arch, self.dataset)
+        """``(params_M, macs_M)`` of the derived network on this dataset (a table's columns; NaN where it has none)."""
+        if self.columns is None:
+            return self.space.cost(arch, self.dataset)
+        i = self.arch_id(arch)
+        return tuple(self.columns[k][i] if k is not None else jnp.float32(jnp.nan) for k in self.cost_keys)
 
     def enumerate_archs(self) -> jax.Array:
         """Every architecture, row ``i`` having ``arch_id == i`` (exact constrained optima)."""
@@ -108,17 +161,34 @@ def make_table_env(
     table: Any = None,
     *,
     search_split: str | None = None,
-    report_split: str = "test",
+    report_split: str | None = None,
     noise_sigma: float = 0.0,
 ) -> TableEnv:
-    """Build the table environment of a space that has a benchmark table (NB201: embedded by default)."""
+    """Build the table environment of a space that has a benchmark table (NB201: embedded by default).
+
+    ``search_split``/``report_split`` None: the space's defaults (NB201: validation when the
+    table has it, and test); a generic table reads them as metric columns.
+    """
     space = get_space(space) if isinstance(space, str) else space
     if space.table_values is None:
         raise ValueError(f"the {space.name} space has no benchmark table: search a trained supernet "
                          f"(--supernet DIR, from train/supernet.py) or a fitted accuracy predictor (--predictor FILE)")
-    values = space.table_values(dataset, table, search_split=search_split, report_split=report_split)
+    splits = {"search_split": search_split} if report_split is None else \
+        {"search_split": search_split, "report_split": report_split}
+    values = space.table_values(dataset, table, **splits)
     if not np.isfinite(noise_sigma) or noise_sigma < 0:
         raise ValueError(f"noise_sigma must be a finite number >= 0, got {noise_sigma}")
+    extra: dict[str, Any] = {}
+    runs, present, columns = (getattr(values, k, None) for k in ("search_runs", "present", "columns"))
+    if runs is not None:
+        extra["search_runs"] = jnp.asarray(runs)
+    if present is not None:
+        extra["present"] = jnp.asarray(present)
+    if columns:
+        extra["columns"] = {k: jnp.asarray(v) for k, v in columns.items()}
+        extra["cost_keys"] = tuple(getattr(values, "cost_keys", (None, None)))
+    if hasattr(values, "floor"):
+        extra["value_floor"] = float(values.floor)
     return TableEnv(
         search_acc=jnp.asarray(values.search),
         report_acc=jnp.asarray(values.report),
@@ -127,6 +197,7 @@ def make_table_env(
         dataset=values.dataset,
         search_split=values.search_split,
         report_split=values.report_split,
+        **extra,
     )
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from l2nas_jax import methods
 from l2nas_jax.api import run_method
-from l2nas_jax.envs.constrained import constrain, enumerate_space, feasible_archs, parse_limits
+from l2nas_jax.envs.constrained import constrain, enumerate_space, parse_limits
 from l2nas_jax.envs.table import make_table_env
 from l2nas_jax.spaces import get_space, register_space, unregister_space
 from l2nas_jax.spaces.nb201 import codec as nb201_codec
@@ -321,7 +321,7 @@ def test_pareto_against_a_named_column(tmp_path):
 
 
 def test_budget_errors(mixed):
-    space, data = mixed
+    space, _ = mixed
     env = make_table_env(space, "mixed")
     with pytest.raises(ValueError, match=r"budget latency_ms <= 0.5 is below the smallest latency_ms of any "
                                          r"mixed_toy architecture \(1\)"):
