@@ -3,20 +3,21 @@
 For each dataset (and each recorded noise level): mean best reported accuracy at 100
 queries and the fraction of seeds whose incumbent is the table optimum by 500
 queries, for L2NAS and REA, read from ``benchmarks/results/nb201_quality*.json``
-(written by ``nb201_quality.py``).  Writes ``benchmarks/results/nb201_l2nas_vs_rea.md``.
+(written by ``nb201_quality.py``).  Writes ``nb201_l2nas_vs_rea.md`` (and the inputs it read, as JSON)
+into ``--out``; ``--record`` also updates ``benchmarks/results/``.
 
-Usage: python benchmarks/l2nas_vs_rea.py [results.json ...]
+Usage: python benchmarks/l2nas_vs_rea.py [--record] [results.json ...]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
-from l2nas_jax.core import io
+from l2nas_jax.report import records
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -42,8 +43,12 @@ def table(path: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    paths = [Path(p) for p in sys.argv[1:]] or sorted(RESULTS.glob("nb201_quality*.json"))
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("inputs", nargs="*", type=Path, help="nb201_quality*.json files (default: the recorded ones)")
+    records.add_output_args(p, "nb201_l2nas_vs_rea")
+    args = p.parse_args(argv)
+    paths = args.inputs or sorted(RESULTS.glob("nb201_quality*.json"))
     head = ["# L2NAS vs regularized evolution on NAS-Bench-201", "",
             "Criteria: mean best reported (test) accuracy at 100 queries, and runs whose incumbent is the "
             "table optimum by 500 queries; the reported accuracy is noise-free even when the search saw "
@@ -51,7 +56,10 @@ def main() -> None:
             ""]
     text = "\n".join(head) + "\n" + "\n".join(table(p) for p in paths)
     print(text)
-    io.write_text(RESULTS / "nb201_l2nas_vs_rea.md", text)
+    records.save(records.Record(stem="nb201_l2nas_vs_rea", command=records.command_line("benchmarks/l2nas_vs_rea.py",
+                                                                                          argv),
+                                seed=None, config={"inputs": [str(q) for q in paths]}, data={}, markdown=text),
+                 args, RESULTS)
 
 
 if __name__ == "__main__":

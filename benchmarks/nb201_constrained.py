@@ -6,8 +6,8 @@ random; 20 seeds, 500 queries) then searches the constrained environment
 (:mod:`l2nas_jax.envs.constrained`: over-budget cells get a penalty).  Reported per budget
 and method: fraction of seeds whose final incumbent *is* the constrained optimum,
 the same at 100 and 300 queries, mean gap to the optimum (accuracy points), and
-the fraction of queries spent over budget.  Writes
-``benchmarks/results/nb201_constrained.md`` and ``.json`` (config, seed, provenance).
+the fraction of queries spent over budget.  Writes ``nb201_constrained.md`` and ``.json``
+(config, seed, provenance) into ``--out``; ``--record`` also updates ``benchmarks/results/``.
 
     python benchmarks/nb201_constrained.py
     python benchmarks/nb201_constrained.py --seeds 4 --queries 200 --budgets 0.3M
@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -27,9 +25,9 @@ from typing import Sequence
 import numpy as np
 
 from l2nas_jax import methods
-from l2nas_jax.core import io
 from l2nas_jax.api import build_env, run_method
 from l2nas_jax.core.provenance import provenance
+from l2nas_jax.report import records
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CHECKPOINTS = (100, 300)
@@ -43,8 +41,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--seeds", type=int, default=20)
     p.add_argument("--queries", type=int, default=500)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out-md", type=Path, default=RESULTS / "nb201_constrained.md")
-    p.add_argument("--out-json", type=Path, default=RESULTS / "nb201_constrained.json")
+    records.add_output_args(p, "nb201_constrained")
     return p.parse_args(argv)
 
 
@@ -52,8 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     budgets = [b.strip() for b in args.budgets.split(",") if b.strip()]
     names = [methods.check_method(m.strip()) for m in args.methods.split(",") if m.strip()]
-    given = sys.argv[1:] if argv is None else argv
-    command = "python benchmarks/nb201_constrained.py " + " ".join(shlex.quote(a) for a in given)
+    command = records.command_line("benchmarks/nb201_constrained.py", argv)
     t0 = time.perf_counter()
     rows, data = [], {"budgets": {}}
     for budget in budgets:
@@ -86,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         data["budgets"][budget] = entry
     prov = provenance()
     dev = prov["device"]
-    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    date = records.utc_now()
     cols = [f"reached @{q}" for q in (*CHECKPOINTS, args.queries)]
     md = [
         "# NAS-Bench-201: constrained search vs the exact constrained optimum",
@@ -109,11 +105,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         *rows,
         "",
     ]
-    io.write_text(args.out_md, "\n".join(md))
-    io.write_json(args.out_json, {"command": command, "dataset": args.dataset, "seeds": args.seeds,
-                                  "queries": args.queries, "seed": args.seed, "methods": names, **data,
-                                  "provenance": prov})
-    print(f"wrote {args.out_md} and {args.out_json}", file=sys.stderr)
+    config = {"dataset": args.dataset, "budgets": budgets, "methods": names, "seeds": args.seeds,
+              "queries": args.queries}
+    records.save(records.Record(stem="nb201_constrained", command=command, seed=args.seed, config=config,
+                                data={**config, **data}, markdown="\n".join(md)), args, RESULTS)
     return 0
 
 

@@ -5,8 +5,8 @@ Fits :func:`l2nas_jax.envs.predictor.fit_predictor` (default 3 x 400 MLP, 2000 A
 table's only metric), and reports Spearman rho, Kendall tau-b and RMSE on every
 other cell, plus how good the predictor's top cells really are.  Then searches the
 predictor (:class:`~l2nas_jax.envs.predictor.PredictorEnv`) with L2NAS and looks the
-found cells up in the table.  Writes ``benchmarks/results/nb201_predictor.md`` and
-``.json``; ``--save FILE`` also keeps the fitted predictor (``l2nas search --predictor FILE``).
+found cells up in the table.  Writes ``nb201_predictor.md`` and ``.json`` into ``--out``
+(``--record``: also ``benchmarks/results/``); ``--save FILE`` keeps the fitted predictor (``l2nas search --predictor FILE``).
 
     python benchmarks/nb201_predictor.py
     python benchmarks/nb201_predictor.py --train 200 --steps 500 --save /tmp/pred.npz
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -25,10 +24,10 @@ from typing import Sequence
 import jax
 import numpy as np
 
-from l2nas_jax.core import io
 from l2nas_jax.api import build_env, run_method
 from l2nas_jax.envs.predictor import fit_predictor, make_predictor_env, rank_correlations, save_predictor
 from l2nas_jax.core.provenance import provenance
+from l2nas_jax.report import records
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -44,15 +43,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--search-seeds", type=int, default=8)
     p.add_argument("--search-queries", type=int, default=300)
     p.add_argument("--save", type=Path, default=None, help="also save the fitted predictor here")
-    p.add_argument("--out-md", type=Path, default=RESULTS / "nb201_predictor.md")
-    p.add_argument("--out-json", type=Path, default=RESULTS / "nb201_predictor.json")
+    records.add_output_args(p, "nb201_predictor")
     return p.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    given = sys.argv[1:] if argv is None else argv
-    command = "python benchmarks/nb201_predictor.py " + " ".join(shlex.quote(a) for a in given)
+    command = records.command_line("benchmarks/nb201_predictor.py", argv)
     hidden = tuple(int(h) for h in args.hidden.split(","))
     t0 = time.perf_counter()
     env = build_env("nb201", args.dataset)
@@ -130,10 +127,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"table optimum {env.optimum:.2f}).",
         "",
     ]
-    io.write_text(args.out_md, "\n".join(md))
-    io.write_json(args.out_json, {"command": command, "config": vars(args) | {"save": str(args.save),
-                                  "out_md": str(args.out_md), "out_json": str(args.out_json)},
-                                  **results, "provenance": prov})
+    config = {k: (str(v) if isinstance(v, Path) or v is None else v) for k, v in vars(args).items()
+              if k not in ("out", "record")}
+    records.save(records.Record(stem="nb201_predictor", command=command, seed=args.seed, config=config,
+                                data=results, markdown="\n".join(md)), args, RESULTS)
     print("\n".join(md))
     return 0
 

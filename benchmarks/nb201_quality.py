@@ -1,8 +1,8 @@
 """Search quality on NAS-Bench-201: every method on all three datasets, same seeds and budgets.
 
 Runs :func:`l2nas_jax.experiments.compare.compare` per dataset, prints each table, and writes
-``benchmarks/results/nb201_quality.md`` and ``.json`` (seed, method configs,
-versions, device, per-seed best accuracy at each budget).  Defaults: 20 seeds,
+``nb201_quality.md`` and ``.json`` (seed, method configs, versions, device, per-seed best
+accuracy at each budget) into ``--out``; ``--record`` also updates ``benchmarks/results/``.  Defaults: 20 seeds,
 1000 queries, methods l2nas, rea, random, reinforce.
 
     python benchmarks/nb201_quality.py                       # full run
@@ -12,18 +12,16 @@ versions, device, per-seed best accuracy at each budget).  Defaults: 20 seeds,
 from __future__ import annotations
 
 import argparse
-import datetime
-import shlex
 import sys
 import time
 from pathlib import Path
 from typing import Sequence
 
-from l2nas_jax.core import io
 from l2nas_jax.cli.common import parse_budgets, parse_list
-from l2nas_jax.experiments.compare import DEFAULT_BUDGETS, DEFAULT_METHODS, check_methods, compare
-from l2nas_jax.spaces.nb201.table import DATASETS, check_dataset
 from l2nas_jax.core.provenance import provenance
+from l2nas_jax.experiments.compare import DEFAULT_BUDGETS, DEFAULT_METHODS, check_methods, compare
+from l2nas_jax.report import records
+from l2nas_jax.spaces.nb201.table import DATASETS, check_dataset
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -37,8 +35,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="base seed (default: 0)")
     p.add_argument("--budgets", default=",".join(map(str, DEFAULT_BUDGETS)), help="table budgets")
     p.add_argument("--noise-sigma", type=float, default=0.0, help="noise on the search metric (default: 0)")
-    p.add_argument("--out-md", type=Path, default=RESULTS / "nb201_quality.md")
-    p.add_argument("--out-json", type=Path, default=RESULTS / "nb201_quality.json")
+    p.add_argument("--stem", default="nb201_quality", help="file stem of the results (default nb201_quality)")
+    records.add_output_args(p, "nb201_quality")
     p.add_argument("--save-dirs", type=Path, default=None,
                    help="also save each dataset's full compare output (curves, plots) under DIR/<dataset>")
     return p.parse_args(argv)
@@ -49,8 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     datasets = [check_dataset(d) for d in parse_list(args.datasets, "dataset")]
     methods = check_methods(parse_list(args.methods, "method"))
     budgets = parse_budgets(args.budgets)
-    given = sys.argv[1:] if argv is None else argv
-    command = "python benchmarks/nb201_quality.py " + " ".join(shlex.quote(a) for a in given)
+    command = records.command_line("benchmarks/nb201_quality.py", argv)
     t0 = time.perf_counter()
     sections, per_dataset = [], {}
     for ds in datasets:
@@ -67,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             r.save(args.save_dirs / ds)
     prov = provenance()
     dev = prov["device"]
-    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    date = records.utc_now()
     header = [
         "# NAS-Bench-201 search quality",
         "",
@@ -79,23 +76,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         "",
         f"Generated {date} by `{command}` in {time.perf_counter() - t0:.0f} s on {dev['device_kind']} "
         f"({dev['backend']}, {dev['platform']}); jax {prov['versions']['jax']}. "
-        "Raw numbers: `nb201_quality.json`.",
+        f"Raw numbers: `{args.stem}.json`.",
         "",
     ]
-    io.write_text(args.out_md, "\n".join(header) + "\n" + "\n".join(sections))
-    io.write_json(args.out_json, {
-        "benchmark": "nb201_quality",
-        "command": command,
-        "generated": date,
-        "seed": args.seed,
-        "num_seeds": args.seeds,
-        "queries": args.queries,
-        "methods": list(methods),
-        "noise_sigma": args.noise_sigma,
-        "provenance": prov,
-        "datasets": per_dataset,
-    })
-    print(f"wrote {args.out_md} and {args.out_json}", file=sys.stderr)
+    record = records.Record(
+        stem=args.stem, command=command, seed=args.seed,
+        config={"num_seeds": args.seeds, "queries": args.queries, "methods": list(methods), "budgets": list(budgets),
+                "noise_sigma": args.noise_sigma, "datasets": datasets},
+        data={"num_seeds": args.seeds, "queries": args.queries, "methods": list(methods),
+              "noise_sigma": args.noise_sigma, "datasets": per_dataset},
+        markdown="\n".join(header) + "\n" + "\n".join(sections))
+    records.save(record, args, RESULTS)
     return 0
 
 

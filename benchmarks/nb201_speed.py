@@ -30,11 +30,11 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from l2nas_jax.core import io  # noqa: E402
 from l2nas_jax.agent.learner import agent_init, make_update  # noqa: E402
 from l2nas_jax.agent.search import LITERAL_PAPER_CONFIG, L2NASConfig, make_l2nas  # noqa: E402
 from l2nas_jax.api import build_env  # noqa: E402
 from l2nas_jax.core.provenance import provenance  # noqa: E402
+from l2nas_jax.report import records  # noqa: E402
 from l2nas_jax.runner import seed_keys, shard_seeds  # noqa: E402
 from l2nas_jax.searcher import run_searcher  # noqa: E402
 
@@ -113,7 +113,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dataset", default="cifar10")
-    p.add_argument("--out", default=str(Path(__file__).parent / "results" / "nb201_speed.json"))
+    records.add_output_args(p, "nb201_speed")
     a = p.parse_args()
 
     env = build_env("nb201", a.dataset)
@@ -125,8 +125,10 @@ def main() -> None:
           f"sharded over {jax.local_device_count()} device(s))")
     for name, cfg in (("default", L2NASConfig()), ("literal", L2NASConfig(**LITERAL_PAPER_CONFIG))):
         out[name] = bench_config(name, env, cfg, a, mm1, mmb)
-    io.write_json(a.out, out)
-    print(f"wrote {a.out}")
+    config = {"queries": a.queries, "seeds": a.seeds, "repeats": a.repeats, "dataset": a.dataset}
+    records.save(records.Record(stem="nb201_speed", command=records.command_line("benchmarks/nb201_speed.py", None),
+                                seed=a.seed, config=config, data={k: v for k, v in out.items() if k != "seed"}),
+                 a, Path(__file__).parent / "results")
 
 
 if __name__ == "__main__":

@@ -22,8 +22,6 @@ budget, configs, provenance) and ``.png`` (best-so-far curves per pair).
 from __future__ import annotations
 
 import argparse
-import datetime
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -37,6 +35,7 @@ from l2nas_jax.cli.common import parse_budgets, parse_list
 from l2nas_jax.experiments.compare import exact_curves
 from l2nas_jax.methods import make_config
 from l2nas_jax.core.provenance import provenance
+from l2nas_jax.report import records
 from l2nas_jax.runner import seed_keys
 from l2nas_jax.experiments.transfer import TRANSFER_EPS_START, run_source, transfer
 
@@ -54,9 +53,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--target-eps-start", type=float, default=TRANSFER_EPS_START)
     p.add_argument("--check-prefix", action=argparse.BooleanOptionalAction, default=True,
                    help="assert that the smallest budget's own run equals the prefix of the longest (default on)")
-    p.add_argument("--out-md", type=Path, default=RESULTS / "nb201_transfer.md")
-    p.add_argument("--out-json", type=Path, default=RESULTS / "nb201_transfer.json")
-    p.add_argument("--out-png", type=Path, default=RESULTS / "nb201_transfer.png")
+    records.add_output_args(p, "nb201_transfer")
     return p.parse_args(argv)
 
 
@@ -91,8 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     budgets = tuple(sorted(set(parse_budgets(args.budgets))))
     queries_to = max(budgets)
     config = make_config("l2nas")
-    given = sys.argv[1:] if argv is None else argv
-    command = "python benchmarks/nb201_transfer.py " + " ".join(shlex.quote(a) for a in given)
+    command = records.command_line("benchmarks/nb201_transfer.py", argv)
     t0 = time.perf_counter()
     keys = seed_keys(args.seed, args.seeds)
     sources, results, sections, per_pair = {}, {}, [], {}
@@ -115,10 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         per_pair[name] = data
 
     def write(prefix_note: str) -> None:
-        save_png(results, args.out_png)
         prov = provenance()
         dev = prov["device"]
-        date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        date = records.utc_now()
         header = [
             "# NAS-Bench-201: transfer across datasets",
             "",
@@ -137,19 +132,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             "Raw numbers: `nb201_transfer.json`; curves: `nb201_transfer.png`.",
             "",
         ]
-        io.write_text(args.out_md, "\n".join(header) + "\n" + "\n".join(sections))
-        io.write_json(args.out_json, {
-            "benchmark": "nb201_transfer",
-            "command": command,
-            "generated": date,
-            "seed": args.seed,
-            "num_seeds": args.seeds,
-            "queries_from": args.queries_from,
-            "budgets": list(budgets),
-            "target_eps_start": args.target_eps_start,
-            "provenance": prov,
-            "pairs": per_pair,
-        })
+        config = {"num_seeds": args.seeds, "queries_from": args.queries_from, "budgets": list(budgets),
+                  "target_eps_start": args.target_eps_start, "pairs": [f"{s}:{d}" for s, d in pairs]}
+        records.save(records.Record(
+            stem="nb201_transfer", command=command, seed=args.seed, config=config,
+            data={**config, "pairs": per_pair}, markdown="\n".join(header) + "\n" + "\n".join(sections),
+            extra={"nb201_transfer.png": lambda path: save_png(results, path)}), args, RESULTS)
 
     write("")  # results first; the prefix check (3 more compilations) then adds its note
     m_check = 50 if 50 in budgets else min(budgets)  # the smallest budget the issue asks about
@@ -168,7 +156,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise SystemExit(f"prefix check failed for {v}")
         write(f" Checked: for {src} -> {dst}, separate {m_check}-query runs of every variant give "
                        f"exactly the first {m_check} queries of the {queries_to}-query runs.")
-    print(f"wrote {args.out_md}, {args.out_json} and {args.out_png}", file=sys.stderr)
     return 0
 
 

@@ -45,8 +45,8 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from l2nas_jax.core import io  # noqa: E402
 from l2nas_jax.core.provenance import provenance  # noqa: E402
+from l2nas_jax.report import records  # noqa: E402
 from l2nas_jax.spaces import get_space  # noqa: E402
 from l2nas_jax.supernet import sharding, train  # noqa: E402
 
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fast-compile", action="store_true", help="CPU: cheaper compile, slower code (recorded)")
     p.add_argument("--tag", default=None, help="results file suffix (default: the JAX backend)")
-    p.add_argument("--results-dir", default=str(RESULTS), help="where the json/md go (default benchmarks/results)")
+    records.add_output_args(p, "supernet_speed")
     p.add_argument("--note", default="", help="free text recorded with the results (e.g. why settings were reduced)")
     args = p.parse_args(argv)
     spaces = [s.strip() for s in args.space.split(",") if s.strip()]
@@ -234,11 +234,12 @@ def main(argv: list[str] | None = None) -> int:
     }
     res["load_after"] = [round(x, 2) for x in os.getloadavg()]
     res["wall_s"] = round(time.perf_counter() - t0, 1)
-    res["command"] = " ".join(["python", "benchmarks/supernet_speed.py", *sys.argv[1:]])
+    res["command"] = records.command_line("benchmarks/supernet_speed.py", argv)
     res["provenance"] = provenance()
-    out = Path(args.results_dir)
-    io.write_json(out / f"supernet_speed_{tag}.json", res)
-    io.write_text(out / f"supernet_speed_{tag}.md", to_markdown(res))
+    config = {k: res[k] for k in ("steps", "warmup", "repeats", "fast_compile")} | {"settings": args.settings}
+    records.save(records.Record(stem=f"supernet_speed_{tag}", command=res["command"], seed=args.seed, config=config,
+                                data={k: v for k, v in res.items() if k not in ("command", "provenance", "seed")},
+                                markdown=to_markdown(res)), args, RESULTS)
     print(to_markdown(res))
     return 0
 

@@ -1,24 +1,34 @@
-"""The Python entry point: ``l2nas_jax.search(...)`` returns a :class:`SearchResult`."""
+"""The Python entry points: ``l2nas_jax.search(...)``, :func:`run_method` and :func:`run_spec` return a
+:class:`SearchResult`.
+
+Every search is described by one validated :class:`~l2nas_jax.runspec.RunSpec`: :func:`search`
+builds it from its arguments, :func:`run_method` from its arguments and the environment it is
+given, the CLI from its flags (or ``run.json`` when resuming); :func:`run_spec` runs it.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from typing import Any, Callable
 
 import numpy as np
 
 from l2nas_jax import methods
-from l2nas_jax.wrappers import repeats
-from l2nas_jax.checkpoint import load_checkpoint, read_spec, save_checkpoint
-from l2nas_jax.envs.constrained import ConstrainedEnv, constrain, constraint_summary, feasible_archs
-from l2nas_jax.envs import make_env
-from l2nas_jax.spaces import get_space
-from l2nas_jax.envs.base import Environment
+from l2nas_jax.checkpoint import load_checkpoint, read_info, save_checkpoint
 from l2nas_jax.core.provenance import provenance
+from l2nas_jax.envs import make_env
+from l2nas_jax.envs.base import Environment
+from l2nas_jax.envs.constrained import ConstrainedEnv, constrain, constraint_summary, feasible_archs
 from l2nas_jax.results import SearchResult
-from l2nas_jax.runner import abstract_run, check_queries, run_batched, seed_keys
+from l2nas_jax.runner import abstract_run, run_batched, seed_keys
+from l2nas_jax.runspec import RunSpec, check_evaluator
+from l2nas_jax.searcher import Searcher
+from l2nas_jax.spaces import get_space
 from l2nas_jax.trajectory import Trajectory
+from l2nas_jax.wrappers import pareto as pareto_mod
+from l2nas_jax.wrappers import repeats
 
 
 def build_env(
@@ -42,9 +52,9 @@ def build_env(
     evaluator by the fitted accuracy predictor; ``max_params``/``max_macs`` (budgets
     such as ``"0.6M"``, ``"600M"``) constrain the search (:mod:`l2nas_jax.envs.constrained`).
     """
+    check_evaluator(table=table, noise_sigma=noise_sigma, predictor=predictor, supernet=supernet)
     if supernet is not None:
-        env = _supernet_env(space, supernet, supernet_images, data_dir, table, noise_sigma, predictor)
-        return constrain(env, max_params, max_macs)
+        return constrain(_supernet_env(space, supernet, supernet_images, data_dir), max_params, max_macs)
     if predictor is None and not get_space(space).has_table:
         raise ValueError(f"the {space} space has no benchmark table: search a trained supernet (--supernet DIR, "
                          f"from train/supernet.py) or a fitted accuracy predictor (--predictor FILE)")
@@ -52,20 +62,14 @@ def build_env(
     if predictor is not None:
         from l2nas_jax.envs.predictor import predictor_env
 
-        if noise_sigma:
-            raise ValueError("noise_sigma has no effect on a predictor (its predictions are noise-free); drop it")
-
         env = predictor_env(predictor, env)
     return constrain(env, max_params, max_macs)
 
 
-def _supernet_env(space: str, run_dir, images: int | None, data_dir: str | None, table, noise_sigma: float,
-                  predictor) -> Environment:
+def _supernet_env(space: str, run_dir: str | os.PathLike, images: int | None, data_dir: str | None) -> Environment:
     """The supernet environment of a ``train/supernet.py`` run, checked against the requested space."""
     from l2nas_jax.envs.supernet import load_supernet_env
 
-    if table is not None or noise_sigma or predictor is not None:
-        raise ValueError("--supernet evaluates architectures itself; drop --table/--noise-sigma/--predictor")
     env = load_supernet_env(run_dir, max_images=images, data_dir=data_dir)
     if env.name != space:
         raise ValueError(f"{run_dir} holds a supernet trained on the {env.name} space, not {space}: "
@@ -100,49 +104,109 @@ def run_method(
     queries; ``resume=True`` continues from it and gives the same result as an
     uninterrupted run.  ``free_repeats=True`` serves repeated architectures from a
     cache without spending budget (:mod:`l2nas_jax.wrappers.repeats`); by default every query counts.
+    The arguments are checked as a :class:`~l2nas_jax.runspec.RunSpec` (see :func:`run_spec`).
     """
-    queries = check_queries(queries)
-    if isinstance(config, dict) or config is None:
-        config = methods.make_config(method, config)
-    _, make = methods.get_method(method)
-    if pareto:
-        from l2nas_jax.wrappers import pareto as pareto_mod
+    every = (chunk or queries) if checkpoint is not None else 0
+    spec = env_run_spec(env, method=method, config=config, queries=queries, seeds=seeds, seed=seed,
+                        free_repeats=free_repeats, pareto=pareto, lambda_range=lambda_range, checkpoint_every=every)
+    return run_spec(spec, env=env, chunk=chunk, progress=progress, checkpoint=checkpoint, resume=resume)
 
-        if isinstance(env, ConstrainedEnv):
-            raise ValueError("pareto search cannot be combined with a params/MACs budget: the front already "
-                             "shows the best accuracy at every cost")
-        lambda_range = pareto_mod.check_lambda_range(lambda_range or pareto_mod.LAMBDA_RANGE)
-        searcher = pareto_mod.pareto_searcher(make, env, config, queries, lambda_range)
-    else:
-        searcher = make(env, config, queries)
-    if free_repeats:
-        searcher = repeats.free_repeats(searcher, env)
-    keys = seed_keys(seed, seeds)
-    spec = {**_run_spec(env, method, config, queries, seeds, seed), "free_repeats": free_repeats}
-    if pareto:
-        spec["pareto_lambda_range"] = list(lambda_range)
-    on_chunk, start = None, None
+
+def run_spec(
+    spec: RunSpec,
+    *,
+    env: Environment | None = None,
+    chunk: int | None = None,
+    progress: Callable[[int], None] | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    resume: bool = False,
+) -> SearchResult:
+    """Run the search ``spec`` describes, on its environment (``env``: one already built from it).
+
+    ``progress(n)`` is called after every chunk of ``chunk`` queries.  With ``checkpoint``
+    (a file path) the complete state, the spec and a description of the environment are
+    saved there every ``spec.checkpoint_every`` queries; ``resume=True`` continues from it
+    -- only the same run may -- and gives the same result as an uninterrupted run.
+    """
+    env = spec_env(spec) if env is None else env
+    searcher = make_searcher(spec, env)
+    keys = seed_keys(spec.seed, spec.seeds)
+    on_chunk, start = _checkpointing(spec, env, searcher, keys, checkpoint, resume)
     if checkpoint is not None:
-        on_chunk = lambda st, out, n: save_checkpoint(checkpoint, st, out, n, spec)  # noqa: E731
-        if resume:
-            _, saved = read_spec(checkpoint)
-            if saved != spec:
-                diff = sorted(k for k in set(spec) | set(saved) if spec.get(k) != saved.get(k))
-                raise ValueError(f"checkpoint {checkpoint} is from a different run (differs in: {', '.join(diff)})")
-            start = load_checkpoint(checkpoint, *abstract_run(searcher, keys))
-    elif resume:
-        raise ValueError("resume=True needs a checkpoint path")
-    _, traj, metrics, timing = run_batched(searcher, env, keys, queries, chunk=chunk, progress=progress,
+        chunk = spec.checkpoint_every
+    _, traj, metrics, timing = run_batched(searcher, env, keys, spec.queries, chunk=chunk, progress=progress,
                                            on_chunk=on_chunk, resume=start)
-    result = make_result(env, method, config, traj, seed=seed, metrics=metrics,
-                         meta={**timing, "free_repeats": free_repeats})
-    if pareto:
-        from l2nas_jax.wrappers.pareto import pareto_summary
-
-        summary = pareto_summary(env, result, lambdas=metrics["lambda"][:, 0])
-        summary["lambda_range"] = list(lambda_range)
+    result = make_result(env, spec.method, spec.config, traj, seed=spec.seed, metrics=metrics,
+                         meta={**timing, "free_repeats": spec.free_repeats})
+    if spec.pareto:
+        summary = pareto_mod.pareto_summary(env, result, lambdas=metrics["lambda"][:, 0])
+        summary["lambda_range"] = list(spec.lambda_range)
         result = dataclasses.replace(result, pareto=summary)
     return result
+
+
+def spec_env(spec: RunSpec) -> Environment:
+    """The environment (evaluator, constraints) a :class:`RunSpec` describes."""
+    return build_env(spec.space, spec.dataset, table=spec.table, noise_sigma=spec.noise_sigma,
+                     max_params=spec.max_params, max_macs=spec.max_macs, predictor=spec.predictor,
+                     supernet=spec.supernet, supernet_images=spec.supernet_images, data_dir=spec.data_dir)
+
+
+def env_run_spec(env: Environment, **run: Any) -> RunSpec:
+    """A RunSpec of a search on an already-built ``env``: its evaluator fields as far as the environment tells."""
+    budgets = env.budgets() if isinstance(env, ConstrainedEnv) else (None, None)
+    max_params, max_macs = (None if b is None else f"{b!r}M" for b in budgets)
+    return RunSpec(space=env.name, dataset=getattr(env, "dataset", ""),
+                   noise_sigma=float(getattr(env, "noise_sigma", 0.0)),
+                   predictor=getattr(env, "predictor_source", "") or None, max_params=max_params, max_macs=max_macs,
+                   **run)
+
+
+def make_searcher(spec: RunSpec, env: Environment) -> Searcher:
+    """The spec's method on ``env``: Pareto-scalarized per seed and/or with free repeats when the spec says so."""
+    _, make = methods.get_method(spec.method)
+    if spec.pareto:
+        searcher = pareto_mod.pareto_searcher(make, env, spec.config, spec.queries, spec.lambda_range)
+    else:
+        searcher = make(env, spec.config, spec.queries)
+    return repeats.free_repeats(searcher, env) if spec.free_repeats else searcher
+
+
+def env_description(env: Environment) -> dict[str, Any]:
+    """What the environment itself says it is (splits, noise, budgets, predictor), JSON-compatible.
+
+    Stored in a checkpoint next to the spec: resuming on an environment that describes
+    itself differently (another table file, predictor or budget) is refused.
+    """
+    out = {"space": env.name, "dataset": getattr(env, "dataset", ""),
+           "noise_sigma": float(getattr(env, "noise_sigma", 0)),
+           "search_split": getattr(env, "search_split", ""), "report_split": getattr(env, "report_split", "")}
+    if isinstance(env, ConstrainedEnv):
+        out["constraint"] = list(env.budgets())
+    if getattr(env, "predictor_source", None):
+        out["predictor"] = env.predictor_source
+    return json.loads(json.dumps(out))
+
+
+def _checkpointing(spec: RunSpec, env: Environment, searcher: Searcher, keys: Any,
+                   checkpoint: str | os.PathLike | None, resume: bool) -> tuple[Callable | None, Any]:
+    """``(on_chunk, resume_from)`` for :func:`run_batched`: save to ``checkpoint``, and restore when resuming."""
+    if checkpoint is None:
+        if resume:
+            raise ValueError("resume=True needs a checkpoint path")
+        return None, None
+    if spec.checkpoint_every < 1:
+        raise ValueError("a checkpoint needs checkpoint_every >= 1 (queries between saves) in the run spec")
+    described = env_description(env)
+    on_chunk = lambda st, out, n: save_checkpoint(checkpoint, st, out, n, spec, described)  # noqa: E731
+    if not resume:
+        return on_chunk, None
+    info = read_info(checkpoint)
+    diff = spec.differences(info.spec) + [f"env.{k}" for k in sorted(set(described) | set(info.env))
+                                          if described.get(k) != info.env.get(k)]
+    if diff:
+        raise ValueError(f"checkpoint {checkpoint} is from a different run (differs in: {', '.join(diff)})")
+    return on_chunk, load_checkpoint(checkpoint, *abstract_run(searcher, keys))
 
 
 def make_result(
@@ -183,22 +247,6 @@ def make_result(
     )
 
 
-def _run_spec(env: Environment, method: str, config: Any, queries: int, seeds: int, seed: int) -> dict[str, Any]:
-    """What identifies a run (a checkpoint may only resume the same run); JSON-compatible."""
-    import json
-
-    spec = {
-        "method": method, "config": dataclasses.asdict(config), "queries": queries, "seeds": seeds, "seed": seed,
-        "space": env.name, "dataset": getattr(env, "dataset", ""), "noise_sigma": float(getattr(env, "noise_sigma", 0)),
-        "search_split": getattr(env, "search_split", ""), "report_split": getattr(env, "report_split", ""),
-    }
-    if isinstance(env, ConstrainedEnv):
-        spec["constraint"] = list(env.budgets())
-    if getattr(env, "predictor_source", None):
-        spec["predictor"] = env.predictor_source
-    return json.loads(json.dumps(spec))
-
-
 def search(
     space: str = "nb201",
     dataset: str = "cifar10",
@@ -231,7 +279,7 @@ def search(
       >>> r.best_report.shape  # doctest: +SKIP
       (2,)
     """
-    env = build_env(space, dataset, table=table, noise_sigma=noise_sigma, max_params=max_params,
-                    max_macs=max_macs, predictor=predictor)
-    return run_method(env, method, queries=queries, seeds=seeds, seed=seed, config=config, chunk=chunk,
-                      progress=progress, free_repeats=free_repeats, pareto=pareto)
+    spec = RunSpec(space=space, dataset=dataset, method=method, config=config, queries=queries, seeds=seeds,
+                   seed=seed, table=table, noise_sigma=noise_sigma, max_params=max_params, max_macs=max_macs,
+                   pareto=pareto, predictor=predictor, free_repeats=free_repeats)
+    return run_spec(spec, chunk=chunk, progress=progress)

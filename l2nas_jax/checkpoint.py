@@ -3,21 +3,34 @@
 The state pytree is stored as a flat list of NumPy leaves (PRNG keys as their raw
 key data) in one ``.npz``; the tree structure comes from the searcher itself
 (``jax.eval_shape`` of its init/step), so a checkpoint restores exactly, bit for bit.
+Next to the arrays, a checkpoint holds the run's :class:`~l2nas_jax.runspec.RunSpec`
+and a description of its environment, so only the same run can resume from it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import jax
 import numpy as np
 
 from l2nas_jax.core import io
+from l2nas_jax.runspec import RunSpec
 
-_FORMAT = 1
+_FORMAT = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckpointInfo:
+    """What a checkpoint says about itself: queries done, the run's spec, its environment's description."""
+
+    done: int
+    spec: RunSpec
+    env: Mapping[str, Any]
 
 
 def _to_numpy(leaf: Any) -> np.ndarray:
@@ -26,13 +39,15 @@ def _to_numpy(leaf: Any) -> np.ndarray:
     return np.asarray(leaf)
 
 
-def save_checkpoint(path: str | os.PathLike, state: Any, outputs: Any, done: int, spec: dict[str, Any]) -> None:
-    """Write state + outputs + ``done`` + the run's ``spec`` (JSON) to one file, atomically."""
+def save_checkpoint(path: str | os.PathLike, state: Any, outputs: Any, done: int, spec: RunSpec,
+                    env: Mapping[str, Any]) -> None:
+    """Write state + outputs + ``done`` + the run's ``spec`` and ``env`` description (JSON) to one file, atomically."""
     arrays: dict[str, np.ndarray] = {}
     for prefix, tree in (("s", state), ("o", outputs)):
         for i, leaf in enumerate(jax.tree.leaves(tree)):
             arrays[f"{prefix}{i}"] = _to_numpy(leaf)
-    arrays["meta"] = np.asarray(json.dumps({"format": _FORMAT, "done": int(done), "spec": spec}))
+    meta = {"format": _FORMAT, "done": int(done), "spec": spec.to_json(), "env": dict(env)}
+    arrays["meta"] = np.asarray(json.dumps(meta, allow_nan=False))
 
     def _write(tmp: Path) -> None:
         with open(tmp, "wb") as f:
@@ -41,23 +56,33 @@ def save_checkpoint(path: str | os.PathLike, state: Any, outputs: Any, done: int
     io.write_with(path, _write)
 
 
-def read_spec(path: str | os.PathLike) -> tuple[int, dict[str, Any]]:
-    """``(done, spec)`` of a checkpoint, with a clear error for a missing or foreign file."""
+def read_info(path: str | os.PathLike) -> CheckpointInfo:
+    """The :class:`CheckpointInfo` of a checkpoint, with one clear error line for a missing or foreign file."""
     try:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
     except FileNotFoundError:
         raise ValueError(f"no checkpoint at {path}") from None
-    except (OSError, KeyError, ValueError) as e:
-        raise ValueError(f"{path} is not an l2nas checkpoint ({e})") from None
-    if meta.get("format") != _FORMAT:
-        raise ValueError(f"{path}: unsupported checkpoint format {meta.get('format')!r}")
-    return int(meta["done"]), meta["spec"]
+    except (OSError, KeyError, ValueError, EOFError) as e:
+        raise ValueError(f"{path} is not an l2nas checkpoint ({_one_line(e)})") from None
+    if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
+        raise ValueError(f"{path}: unsupported checkpoint format "
+                         f"{meta.get('format') if isinstance(meta, dict) else None!r}")
+    try:
+        return CheckpointInfo(done=int(meta["done"]), spec=RunSpec.from_json(meta["spec"]), env=dict(meta["env"]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{path}: damaged checkpoint header ({_one_line(e)})") from None
+
+
+def _one_line(e: BaseException) -> str:
+    """An exception as one line: its type and the first line of its message."""
+    text = str(e).strip()
+    return f"{type(e).__name__}: {text.splitlines()[0]}" if text else type(e).__name__
 
 
 def load_checkpoint(path: str | os.PathLike, like_state: Any, like_outputs: Any) -> tuple[Any, Any, int]:
     """Restore ``(state, outputs, done)``; ``like_*`` give the tree structures and dtypes (e.g. from eval_shape)."""
-    done, _ = read_spec(path)
+    done = read_info(path).done
     with np.load(path, allow_pickle=False) as z:
         def restore(prefix: str, like: Any, leading: int | None) -> Any:
             leaves, treedef = jax.tree.flatten(like)

@@ -17,9 +17,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from l2nas_jax.core import validate
 from l2nas_jax.envs.base import Environment
 from l2nas_jax.searcher import Searcher, StepOutput, scan_steps
 from l2nas_jax.trajectory import Trajectory, make_trajectory
+
+
+#: The query index is an int32 inside the compiled search.
+MAX_QUERIES = 2**31 - 1
 
 
 def seed_keys(seed: int, num_seeds: int) -> jax.Array:
@@ -30,9 +35,8 @@ def seed_keys(seed: int, num_seeds: int) -> jax.Array:
 
 
 def check_queries(queries: int) -> int:
-    if not isinstance(queries, (int, np.integer)) or isinstance(queries, bool) or queries < 1:
-        raise ValueError(f"queries must be a positive integer, got {queries!r}")
-    return int(queries)
+    """``queries`` as a positive ``int`` that fits the int32 query index of the compiled search."""
+    return validate.positive_int("queries", queries, hi=MAX_QUERIES)
 
 
 class BatchedRun:

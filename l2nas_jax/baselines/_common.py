@@ -7,11 +7,10 @@ repeated at the same query index (see :mod:`l2nas_jax.wrappers.repeats`) draws n
 
 from __future__ import annotations
 
-import math
-from typing import Callable
-
 import chex
 import jax
+
+from l2nas_jax.core import validate
 
 
 def next_keys(key: chex.PRNGKey, num: int) -> tuple[jax.Array, jax.Array]:
@@ -22,31 +21,24 @@ def next_keys(key: chex.PRNGKey, num: int) -> tuple[jax.Array, jax.Array]:
 
 def check_positive_int(owner: str, name: str, value: object) -> None:
     """Raise ValueError unless ``value`` is an int >= 1 (bools are refused)."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{owner}.{name} must be an integer >= 1, got {value!r}")
+    validate.positive_int(f"{owner}.{name}", value)
 
 
 def check_positive_float(owner: str, name: str, value: object) -> None:
     """Raise ValueError unless ``value`` is a finite number > 0."""
-    _check_number(owner, name, value, lambda v: 0 < v < math.inf, "a finite number > 0")
+    validate.positive_float(f"{owner}.{name}", value)
 
 
 def check_nonnegative_float(owner: str, name: str, value: object) -> None:
     """Raise ValueError unless ``value`` is a finite number >= 0."""
-    _check_number(owner, name, value, lambda v: 0 <= v < math.inf, "a finite number >= 0")
+    validate.nonnegative_float(f"{owner}.{name}", value)
 
 
 def check_unit_interval(owner: str, name: str, value: object) -> None:
     """Raise ValueError unless ``value`` is a number in ``[0, 1)`` (a decay or momentum)."""
-    _check_number(owner, name, value, lambda v: 0 <= v < 1, "a number in [0, 1)")
-
-
-def _check_number(owner: str, name: str, value: object, ok: Callable[[float], bool], what: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(float(value)):
-        raise ValueError(f"{owner}.{name} must be {what}, got {value!r}")
+    validate.in_range(f"{owner}.{name}", value, 0.0, 1.0, hi_open=True)
 
 
 def check_choice(owner: str, name: str, value: object, choices: tuple[str, ...]) -> None:
     """Raise ValueError unless ``value`` is one of ``choices``."""
-    if value not in choices:
-        raise ValueError(f"{owner}.{name} must be one of {', '.join(choices)}; got {value!r}")
+    validate.choice(f"{owner}.{name}", value, choices)

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from l2nas_jax import methods
+from l2nas_jax.core import validate
+from l2nas_jax.runspec import config_overrides
 from l2nas_jax.spaces import space_names
 
 
@@ -61,25 +63,33 @@ def parse_assignment(item: str, flag: str, defaults: dict[str, Any], method: str
 
 
 def method_overrides(method: str, config_file: str | None, sets: Sequence[str]) -> dict[str, Any]:
-    """Config overrides from a JSON file and ``--set key=value`` pairs (unknown keys are errors)."""
+    """Config overrides from a JSON file and ``--set key=value`` pairs, each checked against its field's type.
+
+    Unknown keys and mistyped JSON values (``{"tau": "0.9"}``: a string, not a number) are one-line errors.
+    """
     cls, _ = methods.get_method(method)
     defaults = {f.name: f.default for f in dataclasses.fields(cls)}
     out: dict[str, Any] = {}
     if config_file:
         try:
             loaded = json.loads(Path(config_file).read_text())
-        except (OSError, json.JSONDecodeError) as e:
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
             raise CLIError(f"cannot read config file {config_file}: {e}") from None
         if not isinstance(loaded, dict):
             raise CLIError(f"config file {config_file} must hold a JSON object")
-        out.update({k: tuple(v) if isinstance(v, list) else v for k, v in loaded.items()})
+        try:
+            out.update(config_overrides(method, loaded))
+        except ValueError as e:
+            raise CLIError(f"config file {config_file}: {e}") from None
     for item in sets:
         k, v = parse_assignment(item, "--set", defaults, method)
         out[k] = coerce_value(v, defaults[k], f"--set {k}")
-    unknown = sorted(set(out) - set(defaults))
-    if unknown:
-        raise CLIError(f"unknown {method} config key(s) {', '.join(unknown)}; valid: {', '.join(sorted(defaults))}")
-    return out
+    return config_overrides(method, out)
+
+
+def flag_label(field: str) -> str:
+    """The command-line flag of a run spec field (``noise_sigma`` -> ``--noise-sigma``), for error messages."""
+    return "--" + field.replace("_", "-")
 
 
 def progress_bar(total: int, desc: str, enabled: bool):
@@ -119,7 +129,8 @@ def parse_list(text: str, what: str) -> list[str]:
 
 def parse_budgets(text: str) -> tuple[int, ...]:
     """``"50,100,200"`` -> ``(50, 100, 200)``."""
+    items = parse_list(text, "budget")
     try:
-        return tuple(int(b) for b in parse_list(text, "budget"))
-    except ValueError as e:
-        raise CLIError(f"budgets must be comma-separated positive integers, got {text!r}") from e
+        return tuple(validate.positive_int("budget", int(b)) for b in items)
+    except ValueError:
+        raise CLIError(f"budgets must be positive comma-separated integers, got {text!r}") from None

@@ -13,10 +13,23 @@ import chex
 import jax
 
 
+#: Optional attributes of generic tables (named columns, partial grids) that a wrapper forwards
+#: only when its inner environment has them, so ``hasattr`` checks stay truthful.
+OPTIONAL_FORWARDS = frozenset({"column_names", "resolve_column", "column", "is_present", "present",
+                               "value_floor", "cost_keys"})
+
+
 class InnerDelegate:
     """Forward the evaluator-independent protocol to ``self.inner`` (a field of the subclass)."""
 
     inner: Any
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached when normal lookup fails: forward a table's optional extras (budgets on named
+        # columns, partial grids), so constraints and Pareto wrappers can be stacked over any table.
+        if name in OPTIONAL_FORWARDS and "inner" in self.__dict__:
+            return getattr(self.__dict__["inner"], name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @property
     def dataset(self) -> str:

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from l2nas_jax.core import io
+from l2nas_jax.core import io, validate
+from l2nas_jax.report.tables import markdown_table, text_table
 
 if TYPE_CHECKING:  # the library modules load JAX; importing them lazily keeps ``l2nas --help`` fast
     from l2nas_jax.envs.base import Environment
@@ -57,9 +58,7 @@ def clip_budgets(budgets: Sequence[int], queries: int) -> tuple[int, ...]:
     """Sorted distinct budgets with every budget above ``queries`` replaced by ``queries``."""
     out = set()
     for b in budgets:
-        if not isinstance(b, (int, np.integer)) or isinstance(b, bool) or b < 1:
-            raise ValueError(f"budgets must be positive integers, got {b!r}")
-        out.add(min(int(b), queries))
+        out.add(min(validate.positive_int("budgets", b), queries))
     if not out:
         raise ValueError("no budgets given")
     return tuple(sorted(out))
@@ -184,23 +183,12 @@ class ComparisonResult:
         """A Markdown section: heading, description line, and the table."""
         r = self.first
         head = self.headers()
-        lines = [f"### {r.space} / {r.dataset}", "", self.description(), "",
-                 "| " + " | ".join(head) + " |",
-                 "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
-        lines += ["| " + " | ".join(row) + " |" for row in self.rows()]
-        return "\n".join(lines) + "\n"
+        return "\n".join([f"### {r.space} / {r.dataset}", "", self.description(), "",
+                          markdown_table(head, self.rows())]) + "\n"
 
     def table(self) -> str:
         """The same table as :meth:`to_markdown`, aligned for a terminal (``+-`` for ``±``)."""
-        grid = [self.headers()] + [[c.replace(" ± ", " +- ") for c in row] for row in self.rows()]
-        widths = [max(len(row[i]) for row in grid) for i in range(len(grid[0]))]
-
-        def fmt(row: list[str]) -> str:
-            return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
-
-        rule = "-" * len(fmt(grid[0]))
-        return "\n".join([self.description().replace("±", "+-"), fmt(grid[0]), rule,
-                          *[fmt(row) for row in grid[1:]]])
+        return self.description().replace("±", "+-") + "\n" + text_table(self.headers(), self.rows())
 
     def to_json(self, *, curves: bool = True) -> dict[str, Any]:
         """Everything needed to rebuild the tables: per-seed curves (or values at budgets) per method."""
@@ -301,8 +289,7 @@ def compare(
 
     names = check_methods(methods)
     queries = check_queries(queries)
-    if not isinstance(seeds, (int, np.integer)) or isinstance(seeds, bool) or seeds < 1:
-        raise ValueError(f"seeds must be a positive integer, got {seeds!r}")
+    seeds = validate.positive_int("seeds", seeds)
     budgets = clip_budgets(budgets, queries)
     configs = dict(configs or {})
     extra = sorted(set(configs) - set(names))

@@ -5,6 +5,8 @@ import json
 import pytest
 
 from l2nas_jax.cli import main
+from l2nas_jax.cli.common import parse_budgets
+from l2nas_jax.runspec import RunSpec
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -17,6 +19,9 @@ def test_search_end_to_end(tmp_path, capsys):
     data = json.loads((out / "results.json").read_text())
     assert data["num_seeds"] == 2 and data["queries"] == 30 and len(data["runs"]) == 2
     assert data["config"]["actor_hidden"] == [16, 16]
+    spec = RunSpec.load(out / "run.json")  # the run as it was asked for, next to its results
+    assert spec.queries == 30 and spec.seeds == 2 and spec.config.actor_hidden == (16, 16) and spec.checkpoint_every == 0
+    assert json.loads((out / "run.json").read_text()) == spec.to_json()
     assert data["seed"] == 0 and "jax" in data["meta"]["versions"] and "backend" in data["meta"]["device"]
     for run in data["runs"]:
         curve = run["curve"]
@@ -41,13 +46,20 @@ def test_refuses_non_empty_out_without_overwrite(tmp_path, capsys):
         (["--dataset", "mnist"], "unknown NB201 dataset 'mnist'"),
         (["--space", "nasbench101"], "unknown search space 'nasbench101'"),
         (["--queries", "0"], "queries must be a positive integer"),
-        (["--seeds", "0"], "--seeds must be >= 1"),
+        (["--seeds", "0"], "--seeds must be a positive integer"),
+        (["--seed", "-1"], "--seed must be a non-negative integer"),
+        (["--seed", str(2**63)], "--seed must be a non-negative integer <= 4294967295"),
+        (["--checkpoint-every", "-5"], "--checkpoint-every must be a non-negative integer"),
+        (["--supernet-images", "0"], "--supernet-images must be a positive integer"),
+        (["--set", "actor_lr=inf"], "l2nas config actor_lr must be a finite number, got inf"),
         (["--set", "bogus=1"], "unknown l2nas config key 'bogus'"),
         (["--set", "tau=2"], "invalid L2NAS config value"),
         (["--set", "tau=abc"], "expected a float"),
         (["--method", "bayesopt"], "unknown method 'bayesopt'"),
         (["--table", "missing.csv"], "not found"),
-        (["--noise-sigma", "nan"], "noise_sigma"),
+        (["--noise-sigma", "nan"], "--noise-sigma must be a finite number >= 0"),
+        (["--noise-sigma", "1", "--predictor", "p.npz"], "--noise-sigma has no effect on a predictor"),
+        (["--max-macs", "inf"], "--max-macs: cannot parse 'inf'"),
     ],
 )
 def test_bad_input_gives_one_line_error(tmp_path, capsys, args, message):
@@ -55,3 +67,27 @@ def test_bad_input_gives_one_line_error(tmp_path, capsys, args, message):
     err = capsys.readouterr().err.strip()
     assert rc == 2
     assert err.count("\n") == 0 and err.startswith("l2nas: error:") and message in err, err
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"tau": "0.9"}, "l2nas config tau must be a finite number, got '0.9'"),
+    ({"batch_size": 8.0}, "l2nas config batch_size must be an integer, got 8.0"),
+    ({"avoid_repeats": "yes"}, "l2nas config avoid_repeats must be true or false"),
+    ({"actor_hidden": 16}, "l2nas config actor_hidden must be a list"),
+    ({"bogus": 1}, "unknown l2nas config key(s): bogus"),
+])
+def test_bad_config_file_gives_one_line_error(tmp_path, capsys, config, message):
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps(config))
+    rc = main(["search", "--out", str(tmp_path / "o"), "--no-progress", "--queries", "5", "--config", str(path)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert err.count("\n") == 0 and f"config file {path}: " in err and message in err, err
+    assert not (tmp_path / "o").exists()  # refused before anything was written
+
+
+def test_budget_lists_are_positive_integers():
+    assert parse_budgets("50, 100,200") == (50, 100, 200)
+    for bad in ("10,0", "10,x", "-5", "1.5"):
+        with pytest.raises(ValueError, match=r"^budgets must be positive comma-separated integers, got "):
+            parse_budgets(bad)

@@ -119,11 +119,15 @@ def test_quality_benchmark_script_runs_small(tmp_path):
     spec = importlib.util.spec_from_file_location("nb201_quality", REPO / "benchmarks" / "nb201_quality.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    md, js = tmp_path / "q.md", tmp_path / "q.json"
+    md, js = tmp_path / "nb201_quality.md", tmp_path / "nb201_quality.json"
+    recorded = (REPO / "benchmarks" / "results" / "nb201_quality.json").read_bytes()
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         assert mod.main(["--datasets", "cifar100", "--methods", "random", "--seeds", "2", "--queries", "20",
-                         "--out-md", str(md), "--out-json", str(js)]) == 0
+                         "--out", str(tmp_path)]) == 0
+    # without --record the committed results are left alone
+    assert (REPO / "benchmarks" / "results" / "nb201_quality.json").read_bytes() == recorded
     data = json.loads(js.read_text())
     assert data["seed"] == 0 and data["num_seeds"] == 2 and "device" in data["provenance"]
+    assert data["config"]["queries"] == 20 and data["command"].startswith("python benchmarks/nb201_quality.py")
     assert data["datasets"]["cifar100"]["runs"]["random"]["best_at_budgets"]
     assert "### nb201 / cifar100" in md.read_text()
