@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -23,9 +23,10 @@ from l2nas_jax.envs.base import Environment
 from l2nas_jax.envs.constrained import ConstrainedEnv, constrain, constraint_summary, feasible_archs
 from l2nas_jax.results import SearchResult
 from l2nas_jax.runner import abstract_run, run_batched, seed_keys
-from l2nas_jax.runspec import RunSpec, check_evaluator
+from l2nas_jax.runspec import TABLE_SPACE, RunSpec, check_evaluator
 from l2nas_jax.searcher import Searcher
 from l2nas_jax.spaces import get_space
+from l2nas_jax.spaces.table import register_table_space
 from l2nas_jax.trajectory import Trajectory
 from l2nas_jax.wrappers import pareto as pareto_mod
 from l2nas_jax.wrappers import repeats
@@ -43,8 +44,18 @@ def build_env(
     supernet: str | os.PathLike | None = None,
     supernet_images: int | None = 2048,
     data_dir: str | None = None,
+    search_metric: str | None = None,
+    report_metric: str | None = None,
+    decisions: Sequence[str] | None = None,
+    limits: Sequence[str] | None = None,
+    pareto_column: str | None = None,
 ) -> Environment:
     """The environment for a space/dataset (NB201: embedded table unless ``table`` is given).
+
+    ``space="table"`` searches a table file of your own (``table``: CSV/JSON; ``search_metric``
+    and ``report_metric`` name its columns, ``decisions`` its decision columns, inferred when
+    None; :mod:`l2nas_jax.spaces.table`); a ``dataset`` the table lacks falls back to its only
+    dataset.  ``limits`` (``["COLUMN=VALUE", ...]``) budget named columns of a table.
 
     ``supernet`` (a ``train/supernet.py`` run directory) makes the trained supernet the
     evaluator (:mod:`l2nas_jax.envs.supernet`; DARTS and OFA have no table).
@@ -54,7 +65,10 @@ def build_env(
     """
     check_evaluator(table=table, noise_sigma=noise_sigma, predictor=predictor, supernet=supernet)
     if supernet is not None:
-        return constrain(_supernet_env(space, supernet, supernet_images, data_dir), max_params, max_macs)
+        return constrain(_supernet_env(space, supernet, supernet_images, data_dir), max_params, max_macs,
+                         limits=limits)
+    if space == TABLE_SPACE:
+        dataset, table = _register_table(table, dataset, search_metric, report_metric, decisions, pareto_column)
     if predictor is None and not get_space(space).has_table:
         raise ValueError(f"the {space} space has no benchmark table: search a trained supernet (--supernet DIR, "
                          f"from train/supernet.py) or a fitted accuracy predictor (--predictor FILE)")
@@ -63,7 +77,21 @@ def build_env(
         from l2nas_jax.envs.predictor import predictor_env
 
         env = predictor_env(predictor, env)
-    return constrain(env, max_params, max_macs)
+    return constrain(env, max_params, max_macs, limits=limits)
+
+
+def _register_table(table: Any, dataset: str, search_metric: str | None, report_metric: str | None,
+                    decisions: Sequence[str] | None, pareto_column: str | None) -> tuple[str, None]:
+    """Register the user's table file as the ``table`` space; ``(dataset to use, table arg for make_env)``."""
+    if table is None or search_metric is None:
+        raise ValueError(f"the {TABLE_SPACE} space searches a table file of your own: give --table FILE and "
+                         f"--search-metric COLUMN (Python: table=..., search_metric=...)")
+    register_table_space(TABLE_SPACE, table, search_metric=search_metric, report_metric=report_metric,
+                         decisions=None if decisions is None else list(decisions), macs_column=pareto_column)
+    datasets = get_space(TABLE_SPACE).datasets
+    if dataset not in datasets and len(datasets) == 1:
+        dataset = datasets[0]
+    return dataset, None
 
 
 def _supernet_env(space: str, run_dir: str | os.PathLike, images: int | None, data_dir: str | None) -> Environment:
@@ -149,7 +177,9 @@ def spec_env(spec: RunSpec) -> Environment:
     """The environment (evaluator, constraints) a :class:`RunSpec` describes."""
     return build_env(spec.space, spec.dataset, table=spec.table, noise_sigma=spec.noise_sigma,
                      max_params=spec.max_params, max_macs=spec.max_macs, predictor=spec.predictor,
-                     supernet=spec.supernet, supernet_images=spec.supernet_images, data_dir=spec.data_dir)
+                     supernet=spec.supernet, supernet_images=spec.supernet_images, data_dir=spec.data_dir,
+                     search_metric=spec.search_metric, report_metric=spec.report_metric, decisions=spec.decisions,
+                     limits=spec.limits, pareto_column=spec.pareto_column)
 
 
 def env_run_spec(env: Environment, **run: Any) -> RunSpec:
@@ -159,7 +189,7 @@ def env_run_spec(env: Environment, **run: Any) -> RunSpec:
     return RunSpec(space=env.name, dataset=getattr(env, "dataset", ""),
                    noise_sigma=float(getattr(env, "noise_sigma", 0.0)),
                    predictor=getattr(env, "predictor_source", "") or None, max_params=max_params, max_macs=max_macs,
-                   **run)
+                   limits=tuple(f"{n}={float(v)!r}" for n, v in getattr(env, "limits", ())), **run)
 
 
 def make_searcher(spec: RunSpec, env: Environment) -> Searcher:
@@ -183,6 +213,8 @@ def env_description(env: Environment) -> dict[str, Any]:
            "search_split": getattr(env, "search_split", ""), "report_split": getattr(env, "report_split", "")}
     if isinstance(env, ConstrainedEnv):
         out["constraint"] = list(env.budgets())
+        if getattr(env, "limits", ()):
+            out["limits"] = [[n, float(v)] for n, v in env.limits]
     if getattr(env, "predictor_source", None):
         out["predictor"] = env.predictor_source
     return json.loads(json.dumps(out))
@@ -265,6 +297,7 @@ def search(
     max_macs: str | float | None = None,
     pareto: bool = False,
     predictor: str | os.PathLike | None = None,
+    **table_options: Any,
 ) -> SearchResult:
     """Search ``space``/``dataset`` with ``method`` (default L2NAS) for ``seeds`` runs at once.
 
@@ -272,6 +305,8 @@ def search(
     result's incumbents are always within budget, and ``result.optimum`` is the
     constrained optimum (exact on NB201).  ``pareto=True`` returns the accuracy-vs-MACs
     front in ``result.pareto``.  ``predictor`` searches a fitted accuracy predictor.
+    ``table_options`` (``search_metric``, ``report_metric``, ``decisions``, ``limits``,
+    ``pareto_column``) describe a table file of your own (``space="table"``, ``table=FILE``).
 
     Example:
       >>> import l2nas_jax
@@ -281,5 +316,5 @@ def search(
     """
     spec = RunSpec(space=space, dataset=dataset, method=method, config=config, queries=queries, seeds=seeds,
                    seed=seed, table=table, noise_sigma=noise_sigma, max_params=max_params, max_macs=max_macs,
-                   pareto=pareto, predictor=predictor, free_repeats=free_repeats)
+                   pareto=pareto, predictor=predictor, free_repeats=free_repeats, **table_options)
     return run_spec(spec, chunk=chunk, progress=progress)

@@ -24,11 +24,12 @@ from typing import Any, Callable, Mapping
 
 from l2nas_jax import methods, runner
 from l2nas_jax.core import io, validate
-from l2nas_jax.envs.constrained import parse_budget
+from l2nas_jax.envs.constrained import parse_budget, parse_limits
 from l2nas_jax.spaces import check_space
 from l2nas_jax.wrappers.pareto import LAMBDA_RANGE
 
 #: ``kind`` of a RunSpec's JSON object (a ``run.json`` written by something else is refused).
+TABLE_SPACE = "table"  # the space built from a user's table file (l2nas_jax.spaces.table)
 KIND = "l2nas-search-run"
 VERSION = 1
 #: JAX keys keep a seed's low 32 bits (x64 is off): a larger seed would silently repeat another run.
@@ -72,6 +73,11 @@ class RunSpec:
     lambda_range: tuple[float, float] | None = None  # the trade-offs' range when pareto (default LAMBDA_RANGE)
     free_repeats: bool = False  # repeated architectures are served from a cache without spending budget
     checkpoint_every: int = 0  # queries between checkpoints; 0: no checkpoints
+    search_metric: str | None = None  # table space: the column (glob, {dataset}) the search maximises
+    report_metric: str | None = None  # table space: the column reported (default: the search metric)
+    decisions: tuple[str, ...] | None = None  # table space: the decision columns (None: inferred)
+    limits: tuple[str, ...] = ()  # budgets on named table columns, "COLUMN=VALUE" (envs.constrained.parse_limits)
+    pareto_column: str | None = None  # table space: the cost column of the Pareto front (default: its MACs)
 
     def __post_init__(self) -> None:
         for name, value in normalize(field_values(self), field_label).items():
@@ -179,7 +185,13 @@ def normalize(values: Mapping[str, Any], label: Label = field_label) -> dict[str
         "pareto": validate.boolean(L("pareto"), v["pareto"]),
         "free_repeats": validate.boolean(L("free_repeats"), v["free_repeats"]),
         "checkpoint_every": validate.nonnegative_int(L("checkpoint_every"), v["checkpoint_every"]),
+        "search_metric": _optional(validate.string, L("search_metric"), v["search_metric"]),
+        "report_metric": _optional(validate.string, L("report_metric"), v["report_metric"]),
+        "decisions": _decisions(L("decisions"), v["decisions"]),
+        "limits": _limits(L("limits"), v["limits"]),
+        "pareto_column": _optional(validate.string, L("pareto_column"), v["pareto_column"]),
     }
+    check_table_options(out, L)
     out["config"] = method_config(out["method"], v["config"])
     out["lambda_range"] = _lambda_range(L, out["pareto"], v["lambda_range"])
     check_evaluator(table=out["table"], noise_sigma=out["noise_sigma"], predictor=out["predictor"],
@@ -188,6 +200,35 @@ def normalize(values: Mapping[str, Any], label: Label = field_label) -> dict[str
         raise ValueError(f"{L('pareto')} cannot be combined with {L('max_params')}/{L('max_macs')}: the front "
                          "already shows the best accuracy found at every cost")
     return {name: out[name] for name in FIELDS}
+
+
+def _decisions(name: str, value: Any) -> tuple[str, ...] | None:
+    """Decision column names: a comma-separated string or a sequence of names."""
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else list(value)
+    names = tuple(validate.string(name, str(v).strip()) for v in items if str(v).strip())
+    if not names:
+        raise ValueError(f"{name} must name at least one column")
+    return names
+
+
+def _limits(name: str, value: Any) -> tuple[str, ...]:
+    """``COLUMN=VALUE`` budgets, each checked by :func:`~l2nas_jax.envs.constrained.parse_limits`."""
+    items = [value] if isinstance(value, str) else list(value or ())
+    try:
+        parse_limits([str(v) for v in items])
+    except ValueError as e:
+        raise ValueError(f"{name}: {e}") from None
+    return tuple(str(v) for v in items)
+
+
+def check_table_options(out: Mapping[str, Any], label: Label = field_label) -> None:
+    """The table-file options only apply to the ``table`` space (which needs them: checked when it is built)."""
+    given = [k for k in ("search_metric", "report_metric", "decisions", "pareto_column") if out[k] is not None]
+    if out["space"] != TABLE_SPACE and given:
+        raise ValueError(f"{', '.join(label(k) for k in given)} only apply to {label('space')} {TABLE_SPACE} "
+                         f"(a table file of your own)")
 
 
 def check_evaluator(*, table: Any, noise_sigma: float, predictor: Any, supernet: Any,

@@ -87,9 +87,13 @@ def method_overrides(method: str, config_file: str | None, sets: Sequence[str]) 
     return config_overrides(method, out)
 
 
+#: Run spec fields whose flag is not simply the field's name with dashes.
+_FLAGS = {"limits": "--max", "pareto_column": "--pareto COLUMN"}
+
+
 def flag_label(field: str) -> str:
     """The command-line flag of a run spec field (``noise_sigma`` -> ``--noise-sigma``), for error messages."""
-    return "--" + field.replace("_", "-")
+    return _FLAGS.get(field, "--" + field.replace("_", "-"))
 
 
 def progress_bar(total: int, desc: str, enabled: bool):
@@ -111,12 +115,35 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--queries", type=int, default=1000, help="evaluations per run (default 1000)")
     p.add_argument("--seeds", type=int, default=8, help="independent runs, vmapped (default 8)")
     p.add_argument("--seed", type=int, default=0, help="base seed; run i uses split(key(seed), seeds)[i]")
-    p.add_argument("--table", default=None, help="NB201 table: .csv, .npz, or the official .pth (default: embedded)")
+    p.add_argument("--table", default=None,
+                   help="NB201 table: .csv, .npz, or the official .pth (default: embedded); with --space table, "
+                        "a table file of your own (CSV/JSON: one architecture per row)")
     p.add_argument("--noise-sigma", type=float, default=0.0, help="Gaussian noise (accuracy points) on the search metric")
+    add_table_args(p)
     p.add_argument("--free-repeats", action="store_true",
                    help="serve repeated architectures from a cache without spending budget (all methods alike)")
     p.add_argument("--overwrite", action="store_true", help="replace results in a non-empty --out directory")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def add_table_args(p: argparse.ArgumentParser) -> None:
+    """Options of ``--space table`` (a table file of your own) and budgets on any named column."""
+    p.add_argument("--search-metric", default=None, metavar="COLUMN",
+                   help="--space table: the column the search maximises (a glob such as 'acc_seed*' = one "
+                        "training per query, drawn at random; '{dataset}_valid' per dataset)")
+    p.add_argument("--report-metric", default=None, metavar="COLUMN",
+                   help="--space table: the column reported (default: the search metric; say so if they differ)")
+    p.add_argument("--decisions", default=None, metavar="COL,COL,...",
+                   help="--space table: the decision columns (default: inferred, see the README)")
+    p.add_argument("--max", dest="limits", action="append", default=[], metavar="COLUMN=VALUE",
+                   help="budget on a named column of a table (repeatable), e.g. --max edgegpu_latency=5")
+
+
+def table_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``build_env`` keywords of :func:`add_table_args`."""
+    return {"search_metric": args.search_metric, "report_metric": args.report_metric,
+            "decisions": None if args.decisions is None else parse_list(args.decisions, "decision"),
+            "limits": list(args.limits)}
 
 
 def parse_list(text: str, what: str) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from l2nas_jax.cli.common import CLIError, add_common_args, parse_budgets, parse_list, prepare_out_dir, progress_bar
+from l2nas_jax.cli.common import table_kwargs, CLIError, add_common_args, parse_budgets, parse_list, prepare_out_dir, progress_bar
 from l2nas_jax.experiments.compare import (DEFAULT_BUDGETS, DEFAULT_METHODS, FILES, check_methods, clip_budgets,
                                            compare)
 
@@ -42,7 +42,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.seeds < 1:
         raise CLIError(f"--seeds must be >= 1, got {args.seeds}")
     try:
-        env = build_env(args.space, args.dataset, table=args.table, noise_sigma=args.noise_sigma)
+        env = build_env(args.space, args.dataset, table=args.table, noise_sigma=args.noise_sigma,
+                        **table_kwargs(args))
     except OSError as e:
         raise CLIError(f"cannot load the table: {e}") from None
     out = prepare_out_dir(args.out, args.overwrite, FILES)

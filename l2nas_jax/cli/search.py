@@ -50,9 +50,10 @@ def add_search_args(s: argparse.ArgumentParser) -> None:
                         "over-budget ones get a penalty and are never returned")
     s.add_argument("--max-macs", default=None, metavar="BUDGET",
                    help="only architectures with at most this many multiply-adds (e.g. 600M, 1.2G)")
-    s.add_argument("--pareto", action="store_true",
+    s.add_argument("--pareto", nargs="?", const=True, default=False, metavar="COLUMN",
                    help="multi-objective: each seed trades accuracy against log2(MACs) with its own weight; "
-                        "writes the accuracy-vs-MACs front of all queried architectures (pareto.json, pareto.png)")
+                        "writes the accuracy-vs-MACs front of all queried architectures (pareto.json, pareto.png); "
+                        "with --space table, COLUMN names the cost column (default: the table's MACs)")
     s.add_argument("--predictor", default=None, metavar="FILE",
                    help="search a fitted accuracy predictor (l2nas_jax.envs.predictor.save_predictor) instead of "
                         "the space's evaluator")
@@ -78,8 +79,10 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
         config=method_overrides(args.method, args.config, args.set), queries=args.queries, seeds=args.seeds,
         seed=args.seed, table=args.table, supernet=args.supernet, supernet_images=args.supernet_images,
         data_dir=args.data_dir, predictor=args.predictor, noise_sigma=args.noise_sigma, max_params=args.max_params,
-        max_macs=args.max_macs, pareto=args.pareto, free_repeats=args.free_repeats,
-        checkpoint_every=args.checkpoint_every)
+        max_macs=args.max_macs, pareto=bool(args.pareto), free_repeats=args.free_repeats,
+        checkpoint_every=args.checkpoint_every, search_metric=args.search_metric, report_metric=args.report_metric,
+        decisions=args.decisions, limits=tuple(args.limits),
+        pareto_column=args.pareto if isinstance(args.pareto, str) else None)
 
 
 def ignored_with_resume(args: argparse.Namespace) -> list[str]:

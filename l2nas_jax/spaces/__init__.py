@@ -17,7 +17,7 @@ from l2nas_jax.spaces.base import HASH_BUCKETS, Space, TableValues
 
 _LOADERS: dict[str, Callable[[], Space]] = {}
 _CACHE: dict[str, Space] = {}
-_BUILTIN = ("nb201", "darts", "ofa")
+_BUILTIN = ("nb201", "darts", "ofa", "table")
 
 
 def _builtin_loader(name: str) -> Callable[[], Space]:

@@ -105,10 +105,16 @@ def load_table_space(
     return table_space(data, name), data
 
 
+def space() -> Space:
+    """The registry's ``table`` entry before a file is given: one clear error saying what to pass."""
+    raise ValueError("the 'table' space is built from a table file of your own: pass --table FILE and "
+                     "--search-metric COLUMN (Python: l2nas_jax.build_env('table', table=FILE, search_metric=...))")
+
+
 def register_table_space(name: str, path: str | os.PathLike, **options: Any) -> None:
     """Make ``get_space(name)`` the table space of ``path`` (read on first use; options as :func:`load_table_space`)."""
     register_space(name, lambda: load_table_space(path, name=name, **options)[0])
 
 
-__all__ = ["ENUMERATE_LIMIT", "MAX_GRID", "MISSING_MARGIN", "Grid", "RawTable", "TableColumns", "TableData",
+__all__ = ["ENUMERATE_LIMIT", "space", "MAX_GRID", "MISSING_MARGIN", "Grid", "RawTable", "TableColumns", "TableData",
            "build_table", "load_table_space", "read_table", "register_table_space", "table_space"]
