@@ -49,7 +49,14 @@ _SYNTHETIC_HELDOUT = 0.25  # default held-out fraction of the generated dataset
 
 def evaluation_spaces() -> tuple[str, ...]:
     """Registered spaces whose found architectures can be trained from scratch (those with networks)."""
-    return tuple(n for n in space_names() if as_space(n).evaluation is not None)
+    return tuple(n for n in space_names() if _has_evaluation(n))
+
+
+def _has_evaluation(name: str) -> bool:
+    try:
+        return as_space(name).evaluation is not None
+    except ValueError:  # a space built only from a user's file (``table``) has no networks
+        return False
 
 
 def protocols_help() -> str:

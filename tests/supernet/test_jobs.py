@@ -90,7 +90,7 @@ def test_standard_networks_come_from_the_space_plans():
 
 
 def test_script_space_choices_come_from_the_registry(toy_spaces):
-    assert evaluation_spaces() == tuple(n for n in space_names() if n != "toy_table")
+    assert evaluation_spaces() == tuple(n for n in space_names() if n not in ("toy_table", "table"))
     assert set(evaluation_spaces()) >= {"nb201", "darts", "ofa", "toy_cells"}
     supernet_choices = next(a.choices for a in _script("supernet").build_parser()._actions if a.dest == "space")
     evaluate_choices = next(a.choices for a in _script("evaluate").build_parser()._actions if a.dest == "space")
@@ -138,7 +138,7 @@ def test_evaluate_job_rejects_bad_values_in_one_line(kwargs, message):
     ({"eval_archs": -2}, "--eval-archs must be >= 0, got -2"),
     ({"layers": 0}, "--layers must be positive, got 0"),
     ({"dataset": "imagenet"}, "--dataset 'imagenet' is unknown; valid: cifar10, cifar100, synthetic"),
-    ({"space": "nope"}, "unknown search space 'nope'; valid: nb201, darts, ofa"),
+    ({"space": "nope"}, "unknown search space 'nope'; valid: nb201, darts, ofa, table"),
 ])
 def test_supernet_job_rejects_bad_values_in_one_line(kwargs, message):
     if message is None:
