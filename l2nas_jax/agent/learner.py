@@ -24,28 +24,47 @@ class AgentState:
     critic: TrainState
 
 
+#: Adam's arguments other than the learning rate stay Python constants, so the update's numbers are
+#: exactly ``optax.adam``'s (an injected ``b1`` would make ``1 - b1`` a float32 subtraction).
+_ADAM_STATIC = ("b1", "b2", "eps", "eps_root", "mu_dtype", "nesterov")
+
+
+def adam(learning_rate: chex.Numeric) -> optax.GradientTransformation:
+    """``optax.adam`` with its learning rate injected into the optimizer state, so it can be a traced value."""
+    return optax.inject_hyperparams(optax.adam, static_args=_ADAM_STATIC)(learning_rate=learning_rate)
+
+
+def learning_rate(train_state: TrainState) -> chex.Array:
+    """The learning rate an :func:`adam` train state applies (read from its optimizer state)."""
+    return train_state.opt_state.hyperparams["learning_rate"]
+
+
 def agent_init(
     key: chex.PRNGKey,
     alpha_shape: tuple[int, int],
     *,
     actor_hidden: tuple[int, ...],
     critic_hidden: tuple[int, ...],
-    actor_lr: float,
-    critic_lr: float,
+    actor_lr: chex.Numeric,
+    critic_lr: chex.Numeric,
     actor_out: str = "sigmoid",
 ) -> AgentState:
+    """Fresh actor and critic with Adam states; the learning rates may be traced (they live in those states)."""
     k_actor, k_critic = jax.random.split(key)
     actor, critic = Actor(alpha_shape, actor_hidden, actor_out), Critic(critic_hidden)
     state_dim = alpha_shape[0] * alpha_shape[1]
     a_params = actor.init(k_actor, jnp.zeros((state_dim,)))
     c_params = critic.init(k_critic, jnp.zeros(alpha_shape))
     return AgentState(
-        actor=TrainState.create(apply_fn=actor.apply, params=a_params, tx=optax.adam(actor_lr)),
-        critic=TrainState.create(apply_fn=critic.apply, params=c_params, tx=optax.adam(critic_lr)),
+        actor=TrainState.create(apply_fn=actor.apply, params=a_params, tx=adam(actor_lr)),
+        critic=TrainState.create(apply_fn=critic.apply, params=c_params, tx=adam(critic_lr)),
     )
 
 
-def make_update(*, tau: float) -> Callable[[AgentState, chex.Array, chex.Array, chex.Array], tuple[AgentState, chex.Array]]:
+UpdateFn = Callable[[AgentState, chex.Array, chex.Array, chex.Array], tuple[AgentState, chex.Array]]
+
+
+def make_update(*, tau: chex.Numeric) -> UpdateFn:
     """One minibatch update: critic on (actions, rewards) with the pinball loss, then the actor on ``state``."""
 
     def update(agent: AgentState, actions: chex.Array, rewards: chex.Array, state: chex.Array):
@@ -67,7 +86,7 @@ def make_update(*, tau: float) -> Callable[[AgentState, chex.Array, chex.Array, 
     return update
 
 
-def make_learn(*, tau: float, batch_size: int, reward_norm: str = "none"):
+def make_learn(*, tau: chex.Numeric, batch_size: int, reward_norm: str = "none"):
     """``learn(agent, buffer, state, key, n) -> (agent, mean [critic, actor] loss)``: n updates in a loop.
 
     ``n`` depends only on the query index, so under a seed ``vmap`` it stays

@@ -6,7 +6,7 @@ import chex
 import jax.numpy as jnp
 
 
-def quantile_loss(predictions: chex.Array, targets: chex.Array, *, tau: float | chex.Array) -> chex.Array:
+def quantile_loss(predictions: chex.Array, targets: chex.Array, *, tau: chex.Numeric) -> chex.Array:
     """Pinball (check) loss at quantile ``tau``, element-wise.
 
     ``rho_tau(u) = u * (tau - 1[u < 0])`` with ``u = targets - predictions``: under-

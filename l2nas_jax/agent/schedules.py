@@ -6,8 +6,8 @@ import chex
 import jax.numpy as jnp
 
 
-def cosine_epsilon(t: chex.Array, *, start: float, end: float, decay_steps: int) -> chex.Array:
-    """epsilon cosine-annealed from ``start`` at ``t = 0`` to ``end`` at ``t >= decay_steps``."""
+def cosine_epsilon(t: chex.Array, *, start: chex.Numeric, end: chex.Numeric, decay_steps: int) -> chex.Array:
+    """epsilon cosine-annealed from ``start`` at ``t = 0`` to ``end`` at ``t >= decay_steps`` (both may be traced)."""
     frac = jnp.clip(t / max(decay_steps, 1), 0.0, 1.0)
     return end + (start - end) * 0.5 * (1.0 + jnp.cos(jnp.pi * frac))
 

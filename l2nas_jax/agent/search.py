@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from l2nas_jax.agent.hyperparams import HyperParams, hyperparams_of
 from l2nas_jax.agent.learner import AgentState, agent_init, make_learn
 from l2nas_jax.agent.replay import ReplayState, replay_init, replay_insert
 from l2nas_jax.agent.schedules import cosine_epsilon, num_updates
@@ -36,7 +37,9 @@ class L2NASConfig:
     min(10, 1 + n/50) updates, raw rewards, one proposal per query.
 
     Shape-determining values (widths, k, batch, caps, pool sizes) are static; the
-    whole search compiles once per config.
+    whole search compiles once per config.  The values in
+    :data:`~l2nas_jax.agent.hyperparams.TRACEABLE` can instead be given to
+    :func:`make_l2nas` as a traced :class:`~l2nas_jax.agent.hyperparams.HyperParams`.
     """
 
     actor_hidden: tuple[int, ...] = (64, 64)  # actor MLP widths (paper: 3 x 128 for NB201)
@@ -62,7 +65,7 @@ class L2NASConfig:
     num_mutations: int = 32  # single-edge mutations of the top-k architectures added to the pool (paper: 0)
     num_random_candidates: int = 16  # uniform random architectures added to the pool (paper: 0)
     avoid_repeats: bool = True  # never pick an already-queried candidate while the pool has an unqueried one
-    random_warmup: int = 0  # the first this-many queries are uniform random archs (DESIGN.md's DARTS/OFA warm-up)
+    random_warmup: int = 0  # the first this-many queries are uniform random archs (docs/design.md's DARTS/OFA warm-up)
 
     def __post_init__(self) -> None:
         checks = {
@@ -95,7 +98,7 @@ class L2NASConfig:
         object.__setattr__(self, "critic_hidden", tuple(int(h) for h in self.critic_hidden))
 
 
-#: The paper's literal NAS-Bench-201 setting (see DESIGN.md, "What a literal reading gives").
+#: The paper's literal NAS-Bench-201 setting (see docs/design.md, "What a literal reading gives").
 LITERAL_PAPER_CONFIG = dict(
     actor_hidden=(128, 128, 128), critic_hidden=(128, 128, 128), critic_lr=1e-3, actor_out="sigmoid",
     eps_decay_steps=0, eps_decay_fraction=1.0, max_updates=10, updates_per=50, critic_input="alpha",
@@ -112,13 +115,20 @@ class L2NASState:
     key: jax.Array
 
 
-def make_l2nas(env: Environment, config: L2NASConfig, queries: int) -> Searcher:
-    """Build the L2NAS searcher for ``env`` and a budget of ``queries`` (sets schedule lengths)."""
+def make_l2nas(env: Environment, config: L2NASConfig, queries: int, hparams: HyperParams | None = None) -> Searcher:
+    """Build the L2NAS searcher for ``env`` and a budget of ``queries`` (sets schedule lengths).
+
+    ``hparams`` overrides the config's traceable values (learning rates, tau, action
+    noise, epsilon end points) with possibly traced ones; ``None`` uses the config's.
+    """
+    if hparams is not None and not isinstance(hparams, HyperParams):
+        raise ValueError(f"hparams must be a HyperParams or None (the config's values), got {type(hparams).__name__}")
     cfg = config
+    hp = hyperparams_of(cfg) if hparams is None else hparams
     shape = env.alpha_shape
     capacity = cfg.buffer_size or queries
     decay_steps = cfg.eps_decay_steps or max(1, int(round(cfg.eps_decay_fraction * queries)))
-    learn = make_learn(tau=cfg.tau, batch_size=cfg.batch_size, reward_norm=cfg.reward_norm)
+    learn = make_learn(tau=hp.tau, batch_size=cfg.batch_size, reward_norm=cfg.reward_norm)
     na = cfg.num_actor_candidates
 
     def init(key: chex.PRNGKey) -> L2NASState:
@@ -128,8 +138,8 @@ def make_l2nas(env: Environment, config: L2NASConfig, queries: int) -> Searcher:
             shape,
             actor_hidden=cfg.actor_hidden,
             critic_hidden=cfg.critic_hidden,
-            actor_lr=cfg.actor_lr,
-            critic_lr=cfg.critic_lr,
+            actor_lr=hp.actor_lr,
+            critic_lr=hp.critic_lr,
             actor_out=cfg.actor_out,
         )
         return L2NASState(
@@ -156,7 +166,7 @@ def make_l2nas(env: Environment, config: L2NASConfig, queries: int) -> Searcher:
         key, k_eps, k_rand, k_noise, k_eval, k_learn, *k_pool = jax.random.split(st.key, 9)
         s = topk_state(st.topk)
         mu = st.agent.actor.apply_fn(st.agent.actor.params, s)
-        noisy = mu[None] + jax.random.uniform(k_noise, (na, *shape), minval=-cfg.action_noise, maxval=cfg.action_noise)
+        noisy = mu[None] + jax.random.uniform(k_noise, (na, *shape), minval=-hp.action_noise, maxval=hp.action_noise)
         cands = candidate_pool(st, noisy, k_pool)
         codes = jax.vmap(env.encode)(cands)
         # The critic scores every candidate (actor proposals by their noisy alpha when it is trained on alphas).
@@ -165,7 +175,7 @@ def make_l2nas(env: Environment, config: L2NASConfig, queries: int) -> Searcher:
         if cfg.avoid_repeats:
             scores = jnp.where(st.seen[jax.vmap(env.arch_id)(cands)], scores - 1e6, scores)
         best = jnp.argmax(scores)
-        eps = cosine_epsilon(t, start=cfg.eps_start, end=cfg.eps_end, decay_steps=decay_steps)
+        eps = cosine_epsilon(t, start=hp.eps_start, end=hp.eps_end, decay_steps=decay_steps)
         explore = (jax.random.uniform(k_eps) < eps) | (topk_filled(st.topk) == 0) | (t < cfg.random_warmup)
         alpha_rand = jax.random.uniform(k_rand, shape)
         arch = jnp.where(explore, env.discretize(alpha_rand), cands[best])

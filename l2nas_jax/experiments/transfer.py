@@ -10,13 +10,14 @@ A transfer run has two phases, each one compiled ``lax.scan`` over queries and a
 1. **source** -- L2NAS on the source environment for ``queries_from`` queries.
    These queries are *free pre-training*: they are not counted in the target budget.
 2. **target** -- L2NAS on the target environment for ``queries_to`` queries, starting
-   from :func:`handover`: the source agent's actor and critic (parameters *and* Adam
-   states), optionally its replay buffer (``transfer+replay``), and otherwise a fresh
-   target state -- an empty top-k (it holds *source* accuracies in percent, which are
-   not comparable with the target's and would pin the state to source cells), nothing
-   marked as seen (only target queries count as repeats), the query count restarted at
-   0 and the target run's own PRNG key -- the same key the from-scratch baseline uses
-   for its run, so the variants differ only by what was carried over.
+   from :func:`l2nas_jax.agent.transfer.handover`: the source agent's actor and critic
+   (parameters *and* Adam states), optionally its replay buffer (``transfer+replay``),
+   and otherwise a fresh target state -- an empty top-k (it holds *source* accuracies
+   in percent, which are not comparable with the target's and would pin the state to
+   source cells), nothing marked as seen (only target queries count as repeats), the
+   query count restarted at 0 and the target run's own PRNG key -- the same key the
+   from-scratch baseline uses for its run, so the variants differ only by what was
+   carried over.  The target config comes from :func:`l2nas_jax.agent.transfer.target_config`.
 
 Epsilon in the target phase starts at ``target_eps_start`` (default
 :data:`TRANSFER_EPS_START` = 0: the transferred critic already ranks cells, so random
@@ -40,12 +41,12 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 import numpy as np
 
 from l2nas_jax.core import io
+from l2nas_jax.report.tables import markdown_table
 
 if TYPE_CHECKING:  # the library modules load JAX; importing them lazily keeps ``l2nas --help`` fast
     import jax
 
-    from l2nas_jax.agent.replay import ReplayState
-    from l2nas_jax.agent.search import L2NASConfig, L2NASState
+    from l2nas_jax.agent import L2NASConfig, L2NASState
     from l2nas_jax.experiments.compare import ComparisonResult
     from l2nas_jax.envs.base import Environment
     from l2nas_jax.results import SearchResult
@@ -64,7 +65,7 @@ SIGNIFICANCE_SE = 2.0
 SAME_TOL = 5e-5
 
 
-# ----------------------------------------------------------------------------- hand-over
+# ----------------------------------------------------------------------------- checks and keys
 
 
 def check_budget(name: str, value: Any) -> int:
@@ -98,61 +99,6 @@ def source_keys(keys: jax.Array) -> jax.Array:
     return jax.vmap(lambda k: jax.random.fold_in(k, SOURCE_SALT))(keys)
 
 
-def replay_carry(src: ReplayState, capacity: int) -> ReplayState:
-    """The source buffer's entries, oldest first, in a buffer of ``capacity`` (the newest kept if smaller).
-
-    Rewards are already rescaled by the source's maximum accuracy, so they are on the
-    target's scale.  Works on one (unbatched) buffer; ``vmap`` it over seeds.
-    """
-    import jax
-    import jax.numpy as jnp
-
-    from l2nas_jax.agent.replay import replay_init
-
-    if capacity < 1:
-        raise ValueError(f"replay capacity must be >= 1, got {capacity}")
-    cap_src = src.rewards.shape[0]
-    order = (src.insert_pos - src.size + jnp.arange(cap_src)) % cap_src  # oldest first; valid: the first `size`
-    actions, rewards = src.actions[order], src.rewards[order]
-    pad = max(capacity - cap_src, 0)
-    actions = jnp.concatenate([actions, jnp.zeros((pad, *actions.shape[1:]), actions.dtype)])
-    rewards = jnp.concatenate([rewards, jnp.zeros((pad,), rewards.dtype)])
-    start = jnp.maximum(src.size - capacity, 0)  # drop the oldest entries that do not fit
-    actions = jax.lax.dynamic_slice_in_dim(actions, start, capacity)
-    rewards = jax.lax.dynamic_slice_in_dim(rewards, start, capacity)
-    size = jnp.minimum(src.size, capacity).astype(jnp.int32)
-    fresh = replay_init(capacity, actions.shape[1:])
-    return fresh.replace(actions=actions, rewards=rewards, size=size, insert_pos=(size % capacity).astype(jnp.int32))
-
-
-def handover(fresh: L2NASState, source: L2NASState, *, carry_replay: bool = False) -> L2NASState:
-    """The target run's initial state: ``fresh`` (a target ``init``) with the source agent (and replay) carried over.
-
-    Carried: actor and critic parameters and their Adam states; with ``carry_replay``
-    the source buffer's entries.  Kept from ``fresh``: the empty top-k, the empty
-    ``seen`` set and the target run's key.  Works batched (leading seed axis) or not.
-    """
-    if carry_replay:
-        import jax
-
-        capacity = fresh.buffer.rewards.shape[-1]
-        batched = fresh.buffer.rewards.ndim == 2
-        carry = jax.vmap(replay_carry, in_axes=(0, None)) if batched else replay_carry
-        buffer = carry(source.buffer, capacity)
-    else:
-        buffer = fresh.buffer
-    return fresh.replace(agent=source.agent, buffer=buffer)
-
-
-def target_config(config: L2NASConfig, *, queries_from: int, queries_to: int, carry_replay: bool,
-                  eps_start: float) -> L2NASConfig:
-    """The config of a transferred agent's target phase: its own epsilon start, room for the carried replay."""
-    changes: dict[str, Any] = {"eps_start": float(eps_start)}
-    if carry_replay and config.buffer_size == 0:  # 0 = "the budget": keep every source and target sample
-        changes["buffer_size"] = queries_from + queries_to
-    return dataclasses.replace(config, **changes)
-
-
 # ----------------------------------------------------------------------------- phases
 
 
@@ -167,7 +113,7 @@ def run_source(
     progress: Callable[[int], None] | None = None,
 ) -> tuple[L2NASState, SearchResult]:
     """Pre-train on the source: the final batched state and the source phase's result (for context only)."""
-    from l2nas_jax.agent.search import make_l2nas
+    from l2nas_jax.agent import make_l2nas
     from l2nas_jax.api import make_result
     from l2nas_jax.runner import run_batched
 
@@ -194,15 +140,15 @@ def run_target(
     progress: Callable[[int], None] | None = None,
     initial: Callable[[L2NASState], None] | None = None,
 ) -> tuple[L2NASState, SearchResult]:
-    """L2NAS on the target for ``queries_to`` queries, from scratch (``source=None``) or from :func:`handover`.
+    """L2NAS on the target for ``queries_to`` queries, from scratch (``source=None``) or from the agent's ``handover``.
 
-    ``config`` is used as given (see :func:`target_config`); ``initial(state)`` is
-    called with the batched initial state (tests check the hand-over with it).
+    ``config`` is used as given (see ``l2nas_jax.agent.target_config``); ``initial(state)``
+    is called with the batched initial state (tests check the hand-over with it).
     """
-    from l2nas_jax.agent.search import make_l2nas
-    from l2nas_jax.api import make_result
     import jax
 
+    from l2nas_jax.agent import handover, make_l2nas
+    from l2nas_jax.api import make_result
     from l2nas_jax.runner import run_batched
 
     queries_to = check_budget("queries_to", queries_to)
@@ -301,14 +247,10 @@ class TransferResult:
         c = self.comparison
         head = c.headers()
         head[0] = "variant"
-        lines = [f"### {self.title()}", "", self.description(), "",
-                 "| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
-        lines += ["| " + " | ".join(row) + " |" for row in c.rows()]
         dh = ["variant - scratch", *[f"Δ best @{b}" for b in c.budgets]]
-        lines += ["", f"Difference of means ± standard error (Welch); 'helps'/'hurts' when beyond "
-                      f"{SIGNIFICANCE_SE:g} standard errors.", "",
-                  "| " + " | ".join(dh) + " |", "|" + "|".join(["---"] + ["---:"] * (len(dh) - 1)) + "|"]
-        lines += ["| " + " | ".join(row) + " |" for row in self.difference_rows()]
+        lines = [f"### {self.title()}", "", self.description(), "", markdown_table(head, c.rows()),
+                 "", f"Difference of means ± standard error (Welch); 'helps'/'hurts' when beyond "
+                     f"{SIGNIFICANCE_SE:g} standard errors.", "", markdown_table(dh, self.difference_rows())]
         return "\n".join(lines) + "\n"
 
     def table(self) -> str:
@@ -402,6 +344,7 @@ def transfer(
     import functools
 
     from l2nas_jax import methods
+    from l2nas_jax.agent import target_config
     from l2nas_jax.experiments.compare import ComparisonResult, clip_budgets, resolve_env
     from l2nas_jax.runner import seed_keys
 

@@ -9,12 +9,12 @@ import jax
 import numpy as np
 import pytest
 
-from l2nas_jax.agent.search import L2NASConfig
+from l2nas_jax.agent import L2NASConfig, handover, make_l2nas, target_config
 from l2nas_jax.api import build_env
-from l2nas_jax.runner import seed_keys
 from l2nas_jax.cli.transfer import add_transfer_parser, cmd_transfer
-from l2nas_jax.experiments.transfer import (FILES, TRANSFER, TRANSFER_REPLAY, check_pair,
-                                handover, replay_carry, run_source, run_target, target_config, transfer)
+from l2nas_jax.experiments.transfer import (FILES, TRANSFER, TRANSFER_REPLAY, check_pair, run_source, run_target,
+                                            transfer)
+from l2nas_jax.runner import seed_keys
 
 # Tiny agent: compilation dominates, so few updates, small pool, small networks.
 TINY = dict(actor_hidden=(8,), critic_hidden=(8,), batch_size=8, max_updates=1, learning_starts=4,
@@ -87,25 +87,7 @@ def test_carry_replay_buffer_holds_the_source_entries(source, targets):
     np.testing.assert_array_equal(np.asarray(final.buffer.rewards)[:, :Q_FROM], np.asarray(src_buf.rewards))
 
 
-def test_replay_carry_keeps_newest_entries_oldest_first():
-    from l2nas_jax.agent.replay import replay_init, replay_insert
-
-    buf = replay_init(4, (1, 2))
-    for i in range(6):  # ring buffer wrapped: holds 2, 3, 4, 5 with the oldest (2) at insert_pos 2
-        buf = replay_insert(buf, np.full((1, 2), i, np.float32), np.float32(i))
-    np.testing.assert_array_equal(replay_carry(buf, 6).rewards, [2, 3, 4, 5, 0, 0])
-    assert int(replay_carry(buf, 6).size) == 4 and int(replay_carry(buf, 6).insert_pos) == 4
-    small = replay_carry(buf, 3)  # smaller target capacity: the newest 3, and the buffer is full
-    np.testing.assert_array_equal(small.rewards, [3, 4, 5])
-    assert int(small.size) == 3 and int(small.insert_pos) == 0
-    np.testing.assert_array_equal(small.actions[:, 0, 0], [3, 4, 5])
-    with pytest.raises(ValueError, match="capacity"):
-        replay_carry(buf, 0)
-
-
 def test_handover_without_replay_keeps_fresh_buffer_and_key(source, envs):
-    from l2nas_jax.agent.search import make_l2nas
-
     fresh = jax.vmap(make_l2nas(envs[1], CFG, Q_TO).init)(seed_keys(SEED, SEEDS))
     st = handover(fresh, source[0])
     assert _leaves_equal(st.buffer, fresh.buffer) and _leaves_equal(st.topk, fresh.topk)
