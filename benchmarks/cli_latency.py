@@ -16,19 +16,23 @@ The user's own cache (~/.cache/l2nas-jax) is never read or written.
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import shutil
-import statistics
-import subprocess
-import sys
-import tempfile
-import time
-from pathlib import Path
-from typing import Any, Sequence
+from l2nas_jax.core.cpu import use_all_cpu_cores
 
-from l2nas_jax.report import records
+use_all_cpu_cores()  # as the CLI does, so the recorded device is the one the commands ran on
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, Sequence  # noqa: E402
+
+from l2nas_jax.report import records  # noqa: E402
 
 #: The README's commands (``--out``, ``--no-progress`` and ``--compile-cache`` are added per run).
 CASES: dict[str, list[str]] = {
@@ -46,7 +50,8 @@ RESULT_FILES = ("results.json", "compare.json", "sweep.json")
 def l2nas_command() -> list[str]:
     """The installed ``l2nas`` console script next to this Python, else the module."""
     script = Path(sys.executable).with_name("l2nas")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "l2nas_jax.cli.main"]
+    return [str(script)] if script.exists() else [sys.executable, "-c",
+                                                  "import sys; from l2nas_jax.cli import main; sys.exit(main())"]
 
 
 def timed_run(cmd: Sequence[str], env: dict[str, str], cwd: Path) -> float:
@@ -147,7 +152,7 @@ def markdown(rows: dict[str, dict], floor: dict[str, float], meta: dict[str, Any
         "| command | cold: end to end s | cold: in-run s | warm: end to end s | warm: in-run s | entries written cold / warm | cache MB |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for name, r in rows.items():
+    for r in rows.values():
         lines.append(f"| `{r['command']}` | {cell(r, 'cold')} | {inner(r, 'cold')} | {cell(r, 'warm')} | "
                      f"{inner(r, 'warm')} | {sum(r['cold']['entries_written'])} / {sum(r['warm']['entries_written'])} "
                      f"| {r['cache_mb']} |")

@@ -1,9 +1,21 @@
-"""Test set-up: two CPU devices, so the seed-sharding path is exercised too."""
+"""Test set-up: two CPU devices, so the seed-sharding path is exercised too; a private compilation cache.
 
+The persistent compilation cache (l2nas_jax.core.compile_cache) of the whole test session, and of
+the processes its tests start, is a temporary directory removed at the end: tests never read or
+write the user's ~/.cache.  Set L2NAS_COMPILE_CACHE yourself to keep one between sessions (or off).
+"""
+
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
 os.environ.setdefault("MPLBACKEND", "Agg")
+if "L2NAS_COMPILE_CACHE" not in os.environ:
+    _session_cache = tempfile.mkdtemp(prefix="l2nas-test-compile-cache-")
+    os.environ["L2NAS_COMPILE_CACHE"] = _session_cache
+    atexit.register(shutil.rmtree, _session_cache, ignore_errors=True)
 
 import pytest  # noqa: E402
 

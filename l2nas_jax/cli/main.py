@@ -2,7 +2,8 @@
 
 Each subcommand parses its flags, builds the library call, runs it and prints; all logic lives
 in the library. Errors from bad input are printed as one line (``l2nas: error: ...``) with exit
-code 2, never as a traceback.
+code 2, never as a traceback. Every subcommand takes ``--compile-cache DIR|off`` (the persistent
+compilation cache, :mod:`l2nas_jax.core.compile_cache`); its problems are one ``l2nas: warning:`` line.
 """
 
 from __future__ import annotations
@@ -10,31 +11,53 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Sequence
+import warnings
+from typing import Any, Sequence
 
 from l2nas_jax.cli.compare import add_compare_parser
 from l2nas_jax.cli.search import add_search_parser
 from l2nas_jax.cli.sweep import add_sweep_parser
 from l2nas_jax.cli.transfer import add_transfer_parser
+from l2nas_jax.core import compile_cache
 from l2nas_jax.core.cpu import use_all_cpu_cores
 
 #: The subcommands, in ``--help`` order: adding one is one module plus one line here.
 SUBCOMMANDS = (add_search_parser, add_compare_parser, add_sweep_parser, add_transfer_parser)
 
 
+def add_compile_cache_arg(p: argparse.ArgumentParser) -> None:
+    """``--compile-cache DIR|off``; absent unless given (so the top level and a subcommand may both take it)."""
+    p.add_argument("--compile-cache", default=argparse.SUPPRESS, metavar="DIR|off",
+                   help=f"persistent compilation cache directory, or 'off' (default ${compile_cache.ENV_VAR}, "
+                        f"else ~/.cache/l2nas-jax/jax): a repeated command compiles nothing")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="l2nas", description="L2NAS neural architecture search in JAX")
+    add_compile_cache_arg(p)
     sub = p.add_subparsers(dest="command", required=True)
     for add in SUBCOMMANDS:
-        add(sub)
+        add_compile_cache_arg(add(sub))
     return p
+
+
+def _format_warning(message: Any, category: type, filename: str, lineno: int, line: str | None = None) -> str:
+    """Compilation-cache warnings as one ``l2nas: warning:`` line; every other warning as Python prints it."""
+    if issubclass(category, compile_cache.CompileCacheWarning):
+        return f"l2nas: warning: {message}\n"
+    return _PYTHON_FORMAT(message, category, filename, lineno, line)
+
+
+_PYTHON_FORMAT = warnings.formatwarning
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     use_all_cpu_cores()
     parser = build_parser()
     args = parser.parse_args(argv)
+    warnings.formatwarning = _format_warning
     try:
+        compile_cache.enable(getattr(args, "compile_cache", None))
         return int(args.func(args) or 0)
     except ValueError as e:  # CLIError and validation errors from the library
         print(f"l2nas: error: {e}", file=sys.stderr)
