@@ -31,6 +31,7 @@ def test_quantile_loss_shape_mismatch_raises():
         quantile_loss(jnp.zeros(3), jnp.zeros(4), tau=0.9)
 
 
+@pytest.mark.slow
 def test_critic_converges_to_tau_quantile_not_mean():
     """A critic fit on fixed data with the pinball loss predicts the tau-quantile."""
     tau = 0.9

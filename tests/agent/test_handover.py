@@ -51,6 +51,7 @@ def test_target_config_sets_epsilon_and_room_for_the_carried_replay():
         target_config(cfg, queries_from=1, queries_to=1, carry_replay=False, eps_start=1.5)
 
 
+@pytest.mark.slow
 def test_handover_carries_the_agent_and_refuses_other_shapes(cifar10_env):
     cfg = L2NASConfig(actor_hidden=(8,), critic_hidden=(8,))
     keys = jax.random.split(jax.random.key(0), 2)

@@ -52,6 +52,7 @@ def test_injected_adam_is_optax_adam_bit_for_bit_with_a_traced_rate():
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_update_with_traced_tau_and_rates_equals_concrete():
     shape = (6, 5)
     kw = dict(actor_hidden=(8,), critic_hidden=(8,), actor_out="softmax")

@@ -11,6 +11,8 @@ from l2nas_jax.api import run_method
 from l2nas_jax.runner import run_batched, seed_keys
 from l2nas_jax.searcher import run_searcher
 
+pytestmark = pytest.mark.slow  # compiles whole searches (quick tier: pytest -m 'not slow')
+
 SMALL = L2NASConfig(actor_hidden=(32, 32), critic_hidden=(32, 32), batch_size=16, learning_starts=8, updates_per=10)
 
 

@@ -29,6 +29,7 @@ def runs(env):
     return {m: run_method(env, m, queries=QUERIES, seeds=SEEDS, seed=SEED) for m in BASELINES}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", BASELINES)
 def test_only_valid_archs(runs, method):
     r = runs[method]
@@ -41,6 +42,7 @@ def test_only_valid_archs(runs, method):
         assert v.shape == (SEEDS, QUERIES) and np.isfinite(v).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", BASELINES)
 def test_seeds_differ_and_a_seed_reproduces_outside_vmap(env, runs, method):
     archs = np.asarray(runs[method].trajectory.archs)
@@ -54,6 +56,7 @@ def test_seeds_differ_and_a_seed_reproduces_outside_vmap(env, runs, method):
     np.testing.assert_allclose(np.asarray(out.observed), runs[method].trajectory.observed[1], rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_random_search_matches_numpy_reference(env, runs):
     acc = np.asarray(env.search_acc, np.float64)
     rep = np.asarray(env.report_acc, np.float64)
@@ -110,6 +113,7 @@ def _toy_env() -> TableEnv:
 
 @pytest.mark.parametrize("config", [ReinforceConfig(learning_rate=0.05),
                                     ReinforceConfig(learning_rate=2.0, optimizer="sgd")], ids=["adam", "sgd"])
+@pytest.mark.slow
 def test_reinforce_moves_toward_rewarded_op(config):
     env, queries = _toy_env(), 150
     searcher = make_reinforce(env, config, queries)

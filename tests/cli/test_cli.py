@@ -11,6 +11,7 @@ from l2nas_jax.runspec import RunSpec
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_search_end_to_end(tmp_path, capsys):
     out = tmp_path / "run"
     rc = main(["search", "--queries", "30", "--seeds", "2", "--out", str(out), "--no-progress",

@@ -26,6 +26,8 @@ import pytest
 from l2nas_jax.cli import main
 from l2nas_jax.core.compile_cache import count_compilations
 
+pytestmark = pytest.mark.slow  # compiles whole searches (quick tier: pytest -m 'not slow')
+
 _SMALL = ["--set", "actor_hidden=16,16", "--set", "critic_hidden=16,16", "--set", "batch_size=8"]
 COMMANDS = {
     "search": ["search", "--queries", "20", "--seeds", "2", *_SMALL],

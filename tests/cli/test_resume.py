@@ -87,6 +87,7 @@ def test_killed_search_resumes_to_identical_result(tmp_path):
     assert np.asarray(a[0]["curve"]).shape == (120,)
 
 
+@pytest.mark.slow
 def test_resume_runs_the_saved_spec_to_the_uninterrupted_result(tmp_path):
     out = _interrupted(tmp_path / "killed", SPEC, after=10)
     assert read_info(out / "checkpoint.npz").done == 10 and read_info(out / "checkpoint.npz").spec == SPEC
@@ -97,6 +98,7 @@ def test_resume_runs_the_saved_spec_to_the_uninterrupted_result(tmp_path):
     assert _runs(out / "results.json") == _runs(tmp_path / "whole" / "results.json")
 
 
+@pytest.mark.slow
 def test_resume_reads_run_json_and_refuses_another_run(tmp_path, capsys):
     out = _interrupted(tmp_path / "killed", SPEC, after=10)
     edited = SPEC.to_json() | {"seed": 4}  # run.json is what --resume runs: a hand edit is noticed
@@ -106,6 +108,7 @@ def test_resume_reads_run_json_and_refuses_another_run(tmp_path, capsys):
     assert err.count("\n") == 0 and "is from a different run than run.json (differs in: seed)" in err, err
 
 
+@pytest.mark.slow
 def test_checkpoint_resumes_only_its_own_run(tmp_path):
     out = _interrupted(tmp_path / "killed", SPEC, after=10)
     with pytest.raises(ValueError, match=r"is from a different run \(differs in: seeds, config.tau\)$"):

@@ -261,6 +261,7 @@ def test_concurrent_runs_share_one_cache_safely(tmp_path):
     assert warm["hits"] == warm["programs"]  # every entry the racing runs wrote is whole and loads
 
 
+@pytest.mark.slow
 def test_import_does_not_start_jax_and_first_api_use_enables_the_cache(tmp_path):
     code = textwrap.dedent("""
         import sys

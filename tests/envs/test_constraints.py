@@ -102,6 +102,7 @@ def constrained_runs(cifar10_env):
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("budget", ["0.08M", "0.3M"])
 def test_constrained_search_never_returns_an_infeasible_incumbent(cifar10_env, constrained_runs, budget):
     env, r = constrained_runs[budget]
@@ -121,6 +122,7 @@ def test_constrained_search_never_returns_an_infeasible_incumbent(cifar10_env, c
     assert r.to_json()["constraint"]["runs_with_feasible_incumbent"] == 8
 
 
+@pytest.mark.slow
 def test_constrained_search_reaches_enumerated_optimum(constrained_runs):
     """Default L2NAS at 0.3M params (4,096 feasible cells), 8 seeds x 200 queries: most seeds hit the exact optimum.
 
@@ -131,6 +133,7 @@ def test_constrained_search_reaches_enumerated_optimum(constrained_runs):
     assert r.reached_optimum().sum() >= 6, r.best_report
 
 
+@pytest.mark.slow
 def test_run_without_a_feasible_query_says_so(cifar10_env):
     env = constrain(cifar10_env, max_params="0.08M", feasible_proposals=False)  # 729 of 15,625 cells
     r = run_method(env, "random", queries=3, seeds=16, seed=0)
@@ -145,6 +148,7 @@ def test_run_without_a_feasible_query_says_so(cifar10_env):
     assert data["summary"]["feasible_runs_fraction"] == pytest.approx(1 - none.mean())
 
 
+@pytest.mark.slow
 def test_feasible_proposals_stay_within_budget(cifar10_env):
     env = constrain(cifar10_env, max_params="0.08M")
     keys = jax.random.split(jax.random.key(0), 256)
@@ -185,6 +189,7 @@ def test_hypervolume_of_a_staircase():
     assert hypervolume([1], [5], 0.0, 4.0) == 0.0
 
 
+@pytest.mark.slow
 def test_cli_max_params_end_to_end(tmp_path, capsys):
     out = tmp_path / "c"
     rc = main(["search", "--max-params", "0.3M", "--method", "rea", "--queries", "40", "--seeds", "2",
@@ -215,6 +220,7 @@ def test_cli_constraint_errors_are_one_line(tmp_path, capsys, args, message):
     assert rc == 2 and err.count("\n") == 0 and message in err, err
 
 
+@pytest.mark.slow
 def test_cli_pareto_writes_front_and_plot(tmp_path):
     out = tmp_path / "p"
     rc = main(["search", "--pareto", "--method", "rea", "--queries", "60", "--seeds", "4", "--out", str(out),

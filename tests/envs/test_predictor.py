@@ -32,6 +32,7 @@ def fitted(cifar10_env):
     return pred, metrics, archs, y
 
 
+@pytest.mark.slow
 def test_training_set_is_distinct_and_exact(cifar10_env, fitted):
     _, _, archs, y = fitted
     ids = np.asarray(jax.vmap(cifar10_env.arch_id)(archs))
@@ -39,6 +40,7 @@ def test_training_set_is_distinct_and_exact(cifar10_env, fitted):
     np.testing.assert_array_equal(np.asarray(y), np.asarray(cifar10_env.report_acc)[ids])
 
 
+@pytest.mark.slow
 def test_fit_learns_and_is_deterministic(cifar10_env, fitted):
     pred, metrics, archs, y = fitted
     assert metrics["num_train"] == 300 and metrics["train_spearman"] > 0.6
@@ -52,6 +54,7 @@ def test_fit_learns_and_is_deterministic(cifar10_env, fitted):
     jax.tree.map(np.testing.assert_array_equal, pred.params, again.params)
 
 
+@pytest.mark.slow
 def test_save_load_round_trips_exactly(tmp_path, cifar10_env, fitted):
     pred, metrics, _, _ = fitted
     path = tmp_path / "pred.npz"
@@ -112,6 +115,7 @@ def test_rank_correlations_against_definitions():
     assert rank_correlations(a, a)["kendall_tau"] == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 def test_predictor_env_is_a_pure_environment(cifar10_env, fitted):
     pred = fitted[0]
     env = make_predictor_env(pred, cifar10_env, {"space": "nb201", "dataset": "cifar10"}, source="mem")
@@ -134,6 +138,7 @@ def test_predictor_env_refuses_a_mismatched_space(cifar10_env, fitted):
         make_predictor_env(fitted[0], cifar10_env, {"space": "nb201", "dataset": "cifar100"})
 
 
+@pytest.mark.slow
 def test_cli_searches_a_saved_predictor_with_a_budget(tmp_path, cifar10_env, fitted, capsys):
     path = tmp_path / "p.npz"
     save_predictor(path, fitted[0], {"space": "nb201", "dataset": "cifar10"})

@@ -49,6 +49,7 @@ def _expected_cells(run: dict, optimum: float, tol: float) -> list[str]:
     return cells
 
 
+@pytest.mark.slow
 def test_cli_writes_all_files(cli_run):
     rc, out, stdout, stderr = cli_run
     assert rc == 0, stderr
@@ -61,6 +62,7 @@ def test_cli_writes_all_files(cli_run):
         assert any(line.startswith(m + " ") for line in stdout.splitlines()), stdout
 
 
+@pytest.mark.slow
 def test_markdown_table_matches_json(cli_run):
     _, out, stdout, _ = cli_run
     data = json.loads((out / "compare.json").read_text())
@@ -86,6 +88,7 @@ def test_markdown_table_matches_json(cli_run):
         assert s["best_mean"] == [float(curves[:, b - 1].mean()) for b in BUDGETS]
 
 
+@pytest.mark.slow
 def test_refuses_non_empty_out_dir(cli_run, capsys):
     _, out, _, _ = cli_run
     before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}

@@ -11,6 +11,8 @@ from l2nas_jax.api import run_method
 from l2nas_jax.cli.sweep import parse_grid
 from l2nas_jax.experiments.sweep import sweep
 
+pytestmark = pytest.mark.slow  # compiles whole searches (quick tier: pytest -m 'not slow')
+
 BASE = dict(actor_hidden=(16, 16), critic_hidden=(16, 16), batch_size=8, learning_starts=5, updates_per=10)
 TINY = dict(actor_hidden=(8,), critic_hidden=(8,), batch_size=8, max_updates=1, learning_starts=4,
             num_actor_candidates=2, num_mutations=4, num_random_candidates=4)

@@ -16,6 +16,8 @@ from l2nas_jax.experiments.transfer import (FILES, TRANSFER, TRANSFER_REPLAY, ch
                                             transfer)
 from l2nas_jax.runner import seed_keys
 
+pytestmark = pytest.mark.slow  # compiles whole searches (quick tier: pytest -m 'not slow')
+
 # Tiny agent: compilation dominates, so few updates, small pool, small networks.
 TINY = dict(actor_hidden=(8,), critic_hidden=(8,), batch_size=8, max_updates=1, learning_starts=4,
             num_actor_candidates=2, num_mutations=4, num_random_candidates=4)

@@ -172,6 +172,7 @@ def test_heatmap_options_and_errors(three_results, tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ["heat.png"]  # no temp file left behind
 
 
+@pytest.mark.slow
 def test_repeat_mask_agrees_with_trajectory(cifar10_env):
     from l2nas_jax.api import run_method
 

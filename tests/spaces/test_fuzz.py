@@ -58,6 +58,7 @@ def test_any_finite_alpha_gives_a_valid_architecture(values):
     codec.parse_arch(codec.format_arch(arch))  # a real cell
 
 
+@pytest.mark.slow
 def test_nan_reward_is_refused():
     from l2nas_jax.api import run_method
 

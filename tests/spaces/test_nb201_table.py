@@ -155,6 +155,7 @@ def test_noisy_env_perturbs_search_not_report():
         make_env("nb201", noise_sigma=-1.0)
 
 
+@pytest.mark.slow
 def test_discretize_and_mutate_valid():
     env = make_env("nb201")
     alphas = jax.random.normal(jax.random.key(0), (500, 6, 5))

@@ -87,6 +87,7 @@ def nb201_supernet():
     return model, variables, grad_fn, traces
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", [(3, 2, 4, 1, 3, 2), (2, 3, 3, 2, 1, 3)])
 def test_nb201_supernet_grads_only_on_chosen_ops(nb201_supernet, arch):
     model, v, grad_fn, traces = nb201_supernet
@@ -126,6 +127,7 @@ def test_nb201_supernet_needs_arch_and_fixed_rejects_bad_arch():
 # ----------------------------------------------------------------------------- DARTS
 
 
+@pytest.mark.slow
 def test_darts_v2_param_counts_match_published_and_analytic():
     arch = parse_genotype(GENOTYPES["DARTS_V2"])
     by_hand = np.array(  # docs/spaces.md DARTS_V2, canonical (pairs of a node sorted by input)
@@ -153,6 +155,7 @@ def test_darts_random_arch_param_count_matches_darts_cost(seed):
     assert param_count(v["params"]) == expected
 
 
+@pytest.mark.slow
 def test_darts_supernet_shapes_and_param_count():
     model = darts.make_supernet(C=4, layers=3, num_classes=10)
     x = jnp.zeros((2, 8, 8, 3))
@@ -193,6 +196,7 @@ def darts_node():
     return variables, jax.jit(jax.grad(loss, has_aux=True)), traces
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pair", [(0, 0), (6, 1), (3, 2), (5, 2)])  # sep3@0, skip(FactorizedReduce)@1, dil5@2, avg@2
 def test_darts_mixed_node_runs_only_the_chosen_edge_op(darts_node, pair):
     v, grad_fn, traces = darts_node
@@ -208,6 +212,7 @@ def test_darts_mixed_node_runs_only_the_chosen_edge_op(darts_node, pair):
         assert same != (name == chosen), name
 
 
+@pytest.mark.slow
 def test_darts_fixed_net_aux_head_and_drop_path_shapes():
     arch = parse_genotype(GENOTYPES["PC_DARTS_cifar"])
     model = darts.make_network(arch, C=4, layers=3, num_classes=7)

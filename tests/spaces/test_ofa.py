@@ -216,6 +216,7 @@ COST_TABLE = [
 ]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_cost_table():
     for width, largest, res, params, macs in COST_TABLE:
         p, m = oc.ofa_cost(oc.max_min_arch(largest), width=width, resolution=res)
@@ -242,6 +243,7 @@ def test_cost_published_points():
     assert m == pytest.approx(216.6, abs=0.05) and p == pytest.approx(5.48, abs=0.005)
 
 
+@pytest.mark.slow
 def test_cost_batched_matches_plain_counter():
     archs = np.asarray(_random(jax.random.split(jax.random.key(4), 64)))
     p, m = oc.ofa_cost(archs, width=1.2, num_classes=100)  # leading batch dim
@@ -357,6 +359,7 @@ def supernet_run():
                 stats=stats, arch_b=arch_b, logits_b=logits_b)  # fmt: skip
 
 
+@pytest.mark.slow
 def test_supernet_outputs(supernet_run):
     r = supernet_run
     assert r["logits"].shape == (4, CLASSES) and r["logits_b"].shape == (4, CLASSES)
@@ -364,6 +367,7 @@ def test_supernet_outputs(supernet_run):
     assert not np.allclose(r["logits"], r["logits_b"])
 
 
+@pytest.mark.slow
 def test_supernet_gradients_only_on_active_path(supernet_run):
     r = supernet_run
     g, specs = jax.device_get(r["grads"]), oc.layer_specs(1.0, TINY)
@@ -397,6 +401,7 @@ def test_supernet_gradients_only_on_active_path(supernet_run):
     assert np.abs(g["stem"]["first_conv"]["kernel"]).sum() > 0
 
 
+@pytest.mark.slow
 def test_supernet_bn_stats_only_update_active(supernet_run):
     r = supernet_run
     old, new = jax.device_get((r["variables"]["batch_stats"], r["stats"]))
@@ -411,6 +416,7 @@ def test_supernet_bn_stats_only_update_active(supernet_run):
         assert bool((o["project_bn"]["var"] != n["project_bn"]["var"]).all()) == active
 
 
+@pytest.mark.slow
 def test_supernet_equals_extracted_subnet(supernet_run):
     r = supernet_run
     net, fixed = ofa.extract_subnet(r["sup"], r["variables"], codec.parse_subnet(ARCH_A))

@@ -7,6 +7,7 @@ import pytest
 from l2nas_jax.spaces import HASH_BUCKETS, get_space as get_codec
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("space", ["nb201", "darts", "ofa"])
 def test_codec_round_trips_and_ids_in_range(space):
     codec = get_codec(space)

@@ -66,6 +66,7 @@ def nb201_table_space(nb201_file):
 # -- NB201 exported as a table ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_nb201_table_reproduces_the_nb201_codec(nb201_table_space):
     space, data = nb201_table_space
     nb = get_space("nb201")
@@ -178,6 +179,7 @@ def partial(tmp_path_factory):
     unregister_space("partial_toy")
 
 
+@pytest.mark.slow
 def test_mixed_grid_masks_unused_choices(mixed):
     space, data = mixed
     assert space.alpha_shape == (4, 5) and space.num_archs == 120 and data.full
@@ -219,6 +221,7 @@ def test_per_seed_observation_and_mean_report_are_kept_apart(mixed):
     np.testing.assert_allclose(float(mean.report(arch)), runs[i].mean(), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_partial_table_operators_stay_inside(partial):
     space, data = partial
     assert not data.full and 0 < len(data.rows) < 120

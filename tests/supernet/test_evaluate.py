@@ -93,6 +93,7 @@ def test_nb201_full_size_counts_match_nb201_cost():
         assert abs(float(p) * 1e6 - counted["params"]) < 1 and abs(float(f) * 1e6 - analytic["flops_autodl"]) < 64
 
 
+@pytest.mark.slow
 def test_ofa_full_size_counts_match_ofa_cost():
     from l2nas_jax.spaces.ofa import codec as ofa_codec
     from l2nas_jax.spaces.ofa import cost as ofa_cost
