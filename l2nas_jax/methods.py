@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from l2nas_jax.searcher import Searcher
+if TYPE_CHECKING:  # annotations only: the registry is read by the CLI before JAX is needed
+    from l2nas_jax.searcher import Searcher
 
 _METHODS: dict[str, tuple[str, str, str]] = {
     "l2nas": ("l2nas_jax.agent.search", "L2NASConfig", "make_l2nas"),

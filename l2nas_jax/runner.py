@@ -14,7 +14,6 @@ from typing import Any, Callable
 
 import chex
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from l2nas_jax.core import validate
@@ -56,7 +55,7 @@ class BatchedRun:
 
     def advance(self, state: Any, start: int, length: int) -> tuple[Any, StepOutput]:
         # One canonical input sharding, so the state returned by init and by advance hit the same compilation.
-        return self._advance_fn(length)(jax.tree.map(shard_seeds, state), jnp.int32(start))
+        return self._advance_fn(length)(jax.tree.map(shard_seeds, state), np.int32(start))
 
     def _scan(self, state: Any, start: chex.Array, *, length: int) -> tuple[Any, StepOutput]:
         return scan_steps(self.searcher, state, start, length)
@@ -73,14 +72,16 @@ def check_finite(observed: np.ndarray) -> None:
 
 def concat_outputs(outs: list[StepOutput]) -> StepOutput:
     """Join per-chunk outputs along the query axis (axis 1, after the seed axis)."""
-    return jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=1), *outs) if len(outs) > 1 else outs[0]
+    # On the host: joining device arrays with jnp.concatenate would compile one program per output leaf.
+    return jax.tree.map(lambda *xs: np.concatenate([np.asarray(x) for x in xs], axis=1), *outs) if len(outs) > 1 \
+        else outs[0]
 
 
 def abstract_run(searcher: Searcher, keys: jax.Array) -> tuple[Any, StepOutput]:
     """Shapes/dtypes of the batched state and of one query's batched output (for restoring)."""
     br = BatchedRun(searcher)
     state = jax.eval_shape(br.init, keys)
-    out = jax.eval_shape(lambda s: br._advance_fn(1)(s, jnp.int32(0)), state)[1]
+    out = jax.eval_shape(lambda s: br._advance_fn(1)(s, np.int32(0)), state)[1]
     return state, out
 
 

@@ -11,7 +11,6 @@ from typing import Any, Sequence
 
 from l2nas_jax import methods
 from l2nas_jax.core import validate
-from l2nas_jax.runspec import config_overrides
 from l2nas_jax.spaces import space_names
 
 
@@ -67,6 +66,8 @@ def method_overrides(method: str, config_file: str | None, sets: Sequence[str]) 
 
     Unknown keys and mistyped JSON values (``{"tau": "0.9"}``: a string, not a number) are one-line errors.
     """
+    from l2nas_jax.runspec import config_overrides  # loads JAX: only when a command runs
+
     cls, _ = methods.get_method(method)
     defaults = {f.name: f.default for f in dataclasses.fields(cls)}
     out: dict[str, Any] = {}

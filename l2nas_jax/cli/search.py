@@ -12,13 +12,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from l2nas_jax import api
-from l2nas_jax.checkpoint import read_info
+from typing import TYPE_CHECKING
+
 from l2nas_jax.cli.common import (CLIError, add_common_args, flag_label, method_overrides, prepare_out_dir,
                                   progress_bar)
-from l2nas_jax.envs.base import Environment
-from l2nas_jax.runner import progress_chunk
-from l2nas_jax.runspec import RunSpec
+
+if TYPE_CHECKING:  # the library loads JAX; ``l2nas --help`` must not
+    from l2nas_jax.envs.base import Environment
+    from l2nas_jax.runspec import RunSpec
 
 RUN_FILE, CHECKPOINT_FILE = "run.json", "checkpoint.npz"
 #: Flags that still apply with ``--resume`` (every other one would be ignored, so it is refused).
@@ -74,6 +75,8 @@ def flag_defaults() -> dict[str, Any]:
 
 def spec_from_args(args: argparse.Namespace) -> RunSpec:
     """The RunSpec the flags describe; a bad value is one error line naming its flag."""
+    from l2nas_jax.runspec import RunSpec
+
     return RunSpec.create(
         flag_label, space=args.space, dataset=args.dataset, method=args.method,
         config=method_overrides(args.method, args.config, args.set), queries=args.queries, seeds=args.seeds,
@@ -98,6 +101,9 @@ def resume_spec(args: argparse.Namespace) -> RunSpec:
     if ignored:
         raise CLIError(f"--resume continues the run exactly as saved in {Path(args.resume) / RUN_FILE}; "
                        f"drop {', '.join(ignored)} (it would be ignored)")
+    from l2nas_jax.checkpoint import read_info
+    from l2nas_jax.runspec import RunSpec
+
     run_dir = Path(args.resume)
     try:
         spec = RunSpec.load(run_dir / RUN_FILE)
@@ -129,7 +135,9 @@ def print_notes(spec: RunSpec, env: Environment) -> None:
 
 def cmd_search(args: argparse.Namespace) -> int:
     """``l2nas search``: build (or, resuming, read) the RunSpec, run it, print and write the results."""
+    from l2nas_jax import api
     from l2nas_jax.report import plots as plotting
+    from l2nas_jax.runner import progress_chunk
 
     resuming = args.resume is not None
     spec = resume_spec(args) if resuming else spec_from_args(args)

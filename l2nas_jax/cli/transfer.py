@@ -28,7 +28,7 @@ def add_transfer_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--from", dest="from_dataset", default="cifar10",
                    help=f"source dataset: {', '.join(DATASETS)} (default cifar10)")
     p.add_argument("--to", dest="to_dataset", default="cifar100",
-                   help=f"target dataset, different from --from (default cifar100)")
+                   help="target dataset, different from --from (default cifar100)")
     p.add_argument("--queries-from", type=int, default=500, help="source queries, not counted (default 500)")
     p.add_argument("--queries-to", type=int, default=100, help="target queries, the compared budget (default 100)")
     p.add_argument("--seeds", type=int, default=20, help="independent runs, vmapped (default 20)")

@@ -18,8 +18,12 @@ import dataclasses
 import importlib
 from typing import Any, Callable, Mapping
 
-import chex
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:  # annotations only: importing the registry must not start JAX
+    import chex
 
 #: Hash buckets for repeat accounting in spaces too large for a dense id (DARTS ~1e18,
 #: OFA ~1e19 archs): a bool bitmap of this size per seed; with T queries the chance that

@@ -88,8 +88,6 @@ def test_import_l2nas_jax_starts_nothing_heavy():
     assert _imported_after("import l2nas_jax") == []
 
 
-@pytest.mark.xfail(strict=False, reason="cli/common.py and cli/transfer.py import l2nas_jax.methods (-> searcher -> "
-                                        "jax, chex, flax) and cli/search.py imports api/runner at module level")
 def test_help_starts_nothing_heavy():
     code = ("import sys\nfrom l2nas_jax.cli import main\nsys.argv = ['l2nas', '--help']\n"
             "try:\n    main()\nexcept SystemExit:\n    pass")
