@@ -81,18 +81,21 @@ def parse_budget(value: str | float | int | None, what: str = "budget") -> float
         return None
     if isinstance(value, bool):
         raise ValueError(f"{what}: expected a budget such as '600M' or '300k', got {value!r}")
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        number, scale = float(value), 1.0
-    else:
-        m = _BUDGET.match(str(value))
-        if m is None:
-            raise ValueError(f"{what}: cannot parse {value!r}; expected a positive number with an optional "
-                             f"k/M/G suffix, such as '600M', '1.2M', '300k' or '0.5e6'")
-        number, scale = float(m.group(1)), _SUFFIX[m.group(2).lower()]
-    total = number * scale
+    total = _scaled_number(value, what, "such as '600M', '1.2M', '300k' or '0.5e6'")
     if not math.isfinite(total) or total <= 0:
         raise ValueError(f"{what}: budget must be a positive finite number, got {value!r}")
     return total / 1e6
+
+
+def _scaled_number(value: Any, what: str, example: str) -> float:
+    """A number, or a string number with an optional k/M/G suffix, times its suffix."""
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value)
+    m = _BUDGET.match(str(value))
+    if m is None:
+        raise ValueError(f"{what}: cannot parse {value!r}; expected a positive number with an optional "
+                         f"k/M/G suffix, {example}")
+    return float(m.group(1)) * _SUFFIX[m.group(2).lower()]
 
 
 def parse_limits(limits: Mapping[str, Any] | Sequence[Any] | None) -> tuple[tuple[str, float], ...]:
@@ -129,15 +132,7 @@ def _parse_limit(value: Any, what: str) -> float:
     """A positive finite number; a k/M/G suffix multiplies a string value."""
     if isinstance(value, bool):
         raise ValueError(f"{what}: expected a positive number, got {value!r}")
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        number, scale = float(value), 1.0
-    else:
-        m = _BUDGET.match(str(value))
-        if m is None:
-            raise ValueError(f"{what}: cannot parse {value!r}; expected a positive number with an optional "
-                             f"k/M/G suffix, in the column's unit")
-        number, scale = float(m.group(1)), _SUFFIX[m.group(2).lower()]
-    total = number * scale
+    total = _scaled_number(value, what, "in the column's unit")
     if not math.isfinite(total) or total <= 0:
         raise ValueError(f"{what}: must be a positive finite number, got {value!r}")
     return total
