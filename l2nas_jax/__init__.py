@@ -19,15 +19,32 @@ from typing import Any
 
 __version__ = "0.1.0"
 
+#: The public surface, one name a line: searching, experiments, spaces, and the protocols to extend.
 _EXPORTS = {
+    # search
     "search": "l2nas_jax.api",
     "run_method": "l2nas_jax.api",
+    "run_spec": "l2nas_jax.api",
     "build_env": "l2nas_jax.api",
-    "make_env": "l2nas_jax.envs",
+    "RunSpec": "l2nas_jax.runspec",
     "SearchResult": "l2nas_jax.results",
+    # experiments
+    "compare": "l2nas_jax.experiments.compare",
+    "sweep": "l2nas_jax.experiments.sweep",
+    "transfer": "l2nas_jax.experiments.transfer",
+    # spaces and evaluators
+    "Space": "l2nas_jax.spaces",
+    "get_space": "l2nas_jax.spaces",
+    "register_space": "l2nas_jax.spaces",
+    "space_names": "l2nas_jax.spaces",
+    "register_table_space": "l2nas_jax.spaces.table",
+    "make_env": "l2nas_jax.envs",
+    "Environment": "l2nas_jax.envs.base",
+    # methods
     "Searcher": "l2nas_jax.searcher",
     "StepOutput": "l2nas_jax.searcher",
     "L2NASConfig": "l2nas_jax.agent.search",
+    "method_names": "l2nas_jax.methods",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -23,10 +23,12 @@ _METHODS: dict[str, tuple[str, str, str]] = {
 
 
 def method_names() -> tuple[str, ...]:
+    """Names of every registered search method."""
     return tuple(_METHODS)
 
 
 def check_method(name: str) -> str:
+    """``name`` if it is a registered method; ValueError naming the valid ones otherwise."""
     if name not in _METHODS:
         raise ValueError(f"unknown method {name!r}; valid: {', '.join(_METHODS)}")
     return name

@@ -135,3 +135,20 @@ def test_literal_paper_config_runs_as_described(cifar10_env):
     assert m["updates"][0, 99] == 3  # min(10, 1 + 100 // 50)
     assert m["from_actor"][0][~m["explore"][0]].all()  # the pool is the single actor proposal
 
+
+
+def test_chunks_reuse_one_compiled_program(cifar10_env):
+    """A search run in 6 chunks compiles its scan step once, not once per chunk (and init once)."""
+    import jax
+
+    from l2nas_jax.api import run_method
+    from l2nas_jax.core.compile_cache import count_compilations
+
+    cfg = dict(actor_hidden=(8,), critic_hidden=(8,), batch_size=8, max_updates=1, learning_starts=4,
+               num_actor_candidates=2, num_mutations=4, num_random_candidates=4)
+    jax.clear_caches()
+    with count_compilations() as count:
+        chunked = run_method(cifar10_env, "l2nas", queries=36, seeds=2, seed=0, config=cfg, chunk=6)
+    assert count.names["jit(_scan)"] == 1 and count.names["jit(init)"] == 1, dict(count.names)
+    whole = run_method(cifar10_env, "l2nas", queries=36, seeds=2, seed=0, config=cfg)
+    np.testing.assert_array_equal(chunked.trajectory.archs, whole.trajectory.archs)
