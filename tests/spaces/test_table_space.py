@@ -99,7 +99,8 @@ def test_nb201_table_reproduces_the_nb201_codec(nb201_table_space):
 @pytest.mark.parametrize("method", methods.method_names())
 def test_nb201_table_searches_bit_identically(nb201_table_space, method):
     space, _ = nb201_table_space
-    for dataset, noise in (("cifar10", 0.0), ("cifar100", 0.5)):
+    cases = (("cifar10", 0.0), ("cifar100", 0.5)) if method in ("l2nas", "random") else (("cifar10", 0.0),)
+    for dataset, noise in cases:  # the noisy path once per kind of method (learned, sampled) keeps CI short
         a = run_method(make_table_env(space, dataset, noise_sigma=noise), method, queries=40, seeds=2, seed=7,
                        config=_config(method))
         b = run_method(make_table_env("nb201", dataset, noise_sigma=noise), method, queries=40, seeds=2, seed=7,
@@ -249,7 +250,7 @@ def test_partial_table_operators_stay_inside(partial):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("method", methods.method_names())
-@pytest.mark.parametrize("which", ["mixed", "partial"])
+@pytest.mark.parametrize("which", ["partial"])  # mixed choice counts AND missing rows (the full grid: CLI tests)
 def test_every_method_searches_a_generated_table(method, which, request):
     space, data = request.getfixturevalue(which)
     env = make_table_env(space, space.datasets[0])
@@ -293,8 +294,8 @@ def test_two_column_budgets_give_the_exact_constrained_optimum(which, request):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("method", methods.method_names())
-def test_two_column_budgets_never_return_an_infeasible_incumbent(mixed, partial, method):
-    for space, data in (mixed, partial):
+def test_two_column_budgets_never_return_an_infeasible_incumbent(partial, method):
+    for space, data in (partial,):
         env = constrain(make_table_env(space, space.datasets[0]), limits={"latency_ms": 5, "energy_mj": 5})
         r = run_method(env, method, queries=40, seeds=3, seed=11, config=_config(method))
         lat, energy = data.dense(data.columns["latency_ms"], np.inf), data.dense(data.columns["energy_mj"], np.inf)
