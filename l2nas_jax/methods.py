@@ -19,6 +19,7 @@ _METHODS: dict[str, tuple[str, str, str]] = {
     "random": ("l2nas_jax.baselines.random_search", "RandomSearchConfig", "make_random_search"),
     "rea": ("l2nas_jax.baselines.evolution", "REAConfig", "make_rea"),
     "reinforce": ("l2nas_jax.baselines.reinforce", "ReinforceConfig", "make_reinforce"),
+    "ls": ("l2nas_jax.baselines.local_search", "LocalSearchConfig", "make_local_search"),
 }
 
 
