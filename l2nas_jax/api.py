@@ -29,7 +29,7 @@ from l2nas_jax.spaces import get_space
 from l2nas_jax.spaces.table import register_table_space
 from l2nas_jax.trajectory import Trajectory
 from l2nas_jax.wrappers import pareto as pareto_mod
-from l2nas_jax.wrappers import repeats
+from l2nas_jax.wrappers import reevaluate, repeats
 
 
 def build_env(
@@ -38,6 +38,7 @@ def build_env(
     *,
     table: str | os.PathLike | None = None,
     noise_sigma: float = 0.0,
+    noise_model: str = "gaussian",
     max_params: str | float | None = None,
     max_macs: str | float | None = None,
     predictor: str | os.PathLike | None = None,
@@ -62,6 +63,8 @@ def build_env(
     ``predictor`` (a file from :func:`l2nas_jax.envs.predictor.save_predictor`) replaces the
     evaluator by the fitted accuracy predictor; ``max_params``/``max_macs`` (budgets
     such as ``"0.6M"``, ``"600M"``) constrain the search (:mod:`l2nas_jax.envs.constrained`).
+    ``noise_model`` ("gaussian" or "hetero") shapes the ``noise_sigma`` noise
+    (:func:`l2nas_jax.envs.table.make_table_env`).
     """
     check_evaluator(table=table, noise_sigma=noise_sigma, predictor=predictor, supernet=supernet)
     if supernet is not None:
@@ -72,7 +75,7 @@ def build_env(
     if predictor is None and not get_space(space).has_table:
         raise ValueError(f"the {space} space has no benchmark table: search a trained supernet (--supernet DIR, "
                          f"from train/supernet.py) or a fitted accuracy predictor (--predictor FILE)")
-    env = make_env(space, dataset=dataset, table=table, noise_sigma=noise_sigma)
+    env = make_env(space, dataset=dataset, table=table, noise_sigma=noise_sigma, noise_model=noise_model)
     if predictor is not None:
         from l2nas_jax.envs.predictor import predictor_env
 
@@ -120,6 +123,8 @@ def run_method(
     free_repeats: bool = False,
     pareto: bool = False,
     lambda_range: tuple[float, float] | None = None,
+    incumbent: str = "denoised",
+    reevaluate: int = 0,
 ) -> SearchResult:
     """Run one method on an already-built environment for ``seeds`` vmapped runs.
 
@@ -132,11 +137,14 @@ def run_method(
     queries; ``resume=True`` continues from it and gives the same result as an
     uninterrupted run.  ``free_repeats=True`` serves repeated architectures from a
     cache without spending budget (:mod:`l2nas_jax.wrappers.repeats`); by default every query counts.
-    The arguments are checked as a :class:`~l2nas_jax.runspec.RunSpec` (see :func:`run_spec`).
+    ``incumbent`` is the rule that picks what a run returns (:mod:`l2nas_jax.trajectory`);
+    ``reevaluate=N`` spends up to one query in N re-measuring top candidates under noise
+    (:mod:`l2nas_jax.wrappers.reevaluate`).  The arguments are checked as a :class:`~l2nas_jax.runspec.RunSpec` (see :func:`run_spec`).
     """
     every = (chunk or queries) if checkpoint is not None else 0
     spec = env_run_spec(env, method=method, config=config, queries=queries, seeds=seeds, seed=seed,
-                        free_repeats=free_repeats, pareto=pareto, lambda_range=lambda_range, checkpoint_every=every)
+                        free_repeats=free_repeats, pareto=pareto, lambda_range=lambda_range, checkpoint_every=every,
+                        incumbent=incumbent, reevaluate=reevaluate)
     return run_spec(spec, env=env, chunk=chunk, progress=progress, checkpoint=checkpoint, resume=resume)
 
 
@@ -163,9 +171,10 @@ def run_spec(
     if checkpoint is not None:
         chunk = spec.checkpoint_every
     _, traj, metrics, timing = run_batched(searcher, env, keys, spec.queries, chunk=chunk, progress=progress,
-                                           on_chunk=on_chunk, resume=start)
+                                           on_chunk=on_chunk, resume=start, incumbent=spec.incumbent)
     result = make_result(env, spec.method, spec.config, traj, seed=spec.seed, metrics=metrics,
-                         meta={**timing, "free_repeats": spec.free_repeats})
+                         meta={**timing, "free_repeats": spec.free_repeats, "incumbent": spec.incumbent,
+                               "reevaluate": spec.reevaluate})
     if spec.pareto:
         summary = pareto_mod.pareto_summary(env, result, lambdas=metrics["lambda"][:, 0])
         summary["lambda_range"] = list(spec.lambda_range)
@@ -176,7 +185,8 @@ def run_spec(
 def spec_env(spec: RunSpec) -> Environment:
     """The environment (evaluator, constraints) a :class:`RunSpec` describes."""
     return build_env(spec.space, spec.dataset, table=spec.table, noise_sigma=spec.noise_sigma,
-                     max_params=spec.max_params, max_macs=spec.max_macs, predictor=spec.predictor,
+                     noise_model=spec.noise_model, max_params=spec.max_params, max_macs=spec.max_macs,
+                     predictor=spec.predictor,
                      supernet=spec.supernet, supernet_images=spec.supernet_images, data_dir=spec.data_dir,
                      search_metric=spec.search_metric, report_metric=spec.report_metric, decisions=spec.decisions,
                      limits=spec.limits, pareto_column=spec.pareto_column)
@@ -188,6 +198,7 @@ def env_run_spec(env: Environment, **run: Any) -> RunSpec:
     max_params, max_macs = (None if b is None else f"{b!r}M" for b in budgets)
     return RunSpec(space=env.name, dataset=getattr(env, "dataset", ""),
                    noise_sigma=float(getattr(env, "noise_sigma", 0.0)),
+                   noise_model=getattr(env, "noise_model", "gaussian"),
                    predictor=getattr(env, "predictor_source", "") or None, max_params=max_params, max_macs=max_macs,
                    limits=tuple(f"{n}={float(v)!r}" for n, v in getattr(env, "limits", ())), **run)
 
@@ -195,11 +206,17 @@ def env_run_spec(env: Environment, **run: Any) -> RunSpec:
 def make_searcher(spec: RunSpec, env: Environment) -> Searcher:
     """The spec's method on ``env``: Pareto-scalarized per seed and/or with free repeats when the spec says so."""
     _, make = methods.get_method(spec.method)
-    if spec.pareto:
-        searcher = pareto_mod.pareto_searcher(make, env, spec.config, spec.queries, spec.lambda_range)
-    else:
-        searcher = make(env, spec.config, spec.queries)
-    return repeats.free_repeats(searcher, env) if spec.free_repeats else searcher
+
+    def build(e: Environment) -> Searcher:
+        if spec.pareto:
+            return pareto_mod.pareto_searcher(make, e, spec.config, spec.queries, spec.lambda_range)
+        return make(e, spec.config, spec.queries)
+
+    if spec.free_repeats:
+        return repeats.free_repeats(build, env)
+    if spec.reevaluate:
+        return reevaluate.reevaluate(build(env), env, spec.queries, reevaluate.ReevaluateConfig(every=spec.reevaluate))
+    return build(env)
 
 
 def env_description(env: Environment) -> dict[str, Any]:
@@ -211,6 +228,8 @@ def env_description(env: Environment) -> dict[str, Any]:
     out = {"space": env.name, "dataset": getattr(env, "dataset", ""),
            "noise_sigma": float(getattr(env, "noise_sigma", 0)),
            "search_split": getattr(env, "search_split", ""), "report_split": getattr(env, "report_split", "")}
+    if getattr(env, "noise_model", "gaussian") != "gaussian":
+        out["noise_model"] = env.noise_model
     if isinstance(env, ConstrainedEnv):
         out["constraint"] = list(env.budgets())
         if getattr(env, "limits", ()):
@@ -241,6 +260,16 @@ def _checkpointing(spec: RunSpec, env: Environment, searcher: Searcher, keys: An
     return on_chunk, load_checkpoint(checkpoint, *abstract_run(searcher, keys))
 
 
+def noise_text(env: Environment) -> str:
+    """How the search metric is perturbed, for reports: ``""`` when noise-free."""
+    noise = float(getattr(env, "noise_sigma", 0.0))
+    if noise <= 0:
+        return ""
+    if getattr(env, "noise_model", "gaussian") == "hetero":
+        return f" + N(0, ({noise:g} x error / best error)^2) noise"
+    return f" + N(0, {noise:g}^2) noise"
+
+
 def make_result(
     env: Environment,
     method: str,
@@ -267,7 +296,7 @@ def make_result(
         seed=seed,
         num_seeds=seeds,
         optimum=float(env.optimum),
-        search_metric=getattr(env, "search_split", "search") + (f" + N(0, {noise:g}^2) noise" if noise > 0 else ""),
+        search_metric=getattr(env, "search_split", "search") + noise_text(env),
         report_metric=getattr(env, "report_split", "report"),
         trajectory=traj,
         best_archs=[env.arch_to_string(a) if good else None for a, good in zip(final, ok)],
@@ -297,7 +326,7 @@ def search(
     max_macs: str | float | None = None,
     pareto: bool = False,
     predictor: str | os.PathLike | None = None,
-    **table_options: Any,
+    **options: Any,
 ) -> SearchResult:
     """Search ``space``/``dataset`` with ``method`` (default L2NAS) for ``seeds`` runs at once.
 
@@ -305,8 +334,10 @@ def search(
     result's incumbents are always within budget, and ``result.optimum`` is the
     constrained optimum (exact on NB201).  ``pareto=True`` returns the accuracy-vs-MACs
     front in ``result.pareto``.  ``predictor`` searches a fitted accuracy predictor.
-    ``table_options`` (``search_metric``, ``report_metric``, ``decisions``, ``limits``,
-    ``pareto_column``) describe a table file of your own (``space="table"``, ``table=FILE``).
+    ``options`` are the other :class:`~l2nas_jax.runspec.RunSpec` fields: ``search_metric``,
+    ``report_metric``, ``decisions``, ``limits``, ``pareto_column`` describe a table file of your
+    own (``space="table"``, ``table=FILE``); ``noise_model``, ``incumbent`` and ``reevaluate``
+    set up noisy evaluations (README, "Noisy evaluations").
 
     Example:
       >>> import l2nas_jax
@@ -316,5 +347,5 @@ def search(
     """
     spec = RunSpec(space=space, dataset=dataset, method=method, config=config, queries=queries, seeds=seeds,
                    seed=seed, table=table, noise_sigma=noise_sigma, max_params=max_params, max_macs=max_macs,
-                   pareto=pareto, predictor=predictor, free_repeats=free_repeats, **table_options)
+                   pareto=pareto, predictor=predictor, free_repeats=free_repeats, **options)
     return run_spec(spec, chunk=chunk, progress=progress)

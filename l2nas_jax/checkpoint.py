@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import zipfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -59,19 +60,35 @@ def save_checkpoint(path: str | os.PathLike, state: Any, outputs: Any, done: int
 def read_info(path: str | os.PathLike) -> CheckpointInfo:
     """The :class:`CheckpointInfo` of a checkpoint, with one clear error line for a missing or foreign file."""
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with _open(path) as z:
             meta = json.loads(str(z["meta"]))
     except FileNotFoundError:
         raise ValueError(f"no checkpoint at {path}") from None
-    except (OSError, KeyError, ValueError, EOFError) as e:
+    except _UNREADABLE as e:
         raise ValueError(f"{path} is not an l2nas checkpoint ({_one_line(e)})") from None
     if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
         raise ValueError(f"{path}: unsupported checkpoint format "
                          f"{meta.get('format') if isinstance(meta, dict) else None!r}")
     try:
-        return CheckpointInfo(done=int(meta["done"]), spec=RunSpec.from_json(meta["spec"]), env=dict(meta["env"]))
+        info = CheckpointInfo(done=int(meta["done"]), spec=RunSpec.from_json(meta["spec"]), env=dict(meta["env"]))
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"{path}: damaged checkpoint header ({_one_line(e)})") from None
+    if not 0 < info.done <= info.spec.queries:
+        raise ValueError(f"{path}: damaged checkpoint header ({info.done} queries done, outside "
+                         f"1..{info.spec.queries})")
+    return info
+
+
+#: What reading a damaged, truncated or foreign file raises (a truncated ``.npz`` is a ``BadZipFile``).
+_UNREADABLE = (OSError, KeyError, ValueError, TypeError, EOFError, zipfile.BadZipFile)
+
+
+def _open(path: str | os.PathLike) -> Any:
+    """``np.load`` of an ``.npz`` archive; a plain ``.npy`` array is refused (TypeError)."""
+    z = np.load(path, allow_pickle=False)
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise TypeError("a single NumPy array, not an .npz archive")
+    return z
 
 
 def _one_line(e: BaseException) -> str:
@@ -83,20 +100,38 @@ def _one_line(e: BaseException) -> str:
 def load_checkpoint(path: str | os.PathLike, like_state: Any, like_outputs: Any) -> tuple[Any, Any, int]:
     """Restore ``(state, outputs, done)``; ``like_*`` give the tree structures and dtypes (e.g. from eval_shape)."""
     done = read_info(path).done
-    with np.load(path, allow_pickle=False) as z:
-        def restore(prefix: str, like: Any, leading: int | None) -> Any:
-            leaves, treedef = jax.tree.flatten(like)
-            out = []
-            for i, ref in enumerate(leaves):
-                arr = z[f"{prefix}{i}"]
-                if jax.dtypes.issubdtype(ref.dtype, jax.dtypes.prng_key):
-                    out.append(jax.random.wrap_key_data(arr))  # default impl, as jax.random.key
-                    continue
-                shape = ref.shape if leading is None else (ref.shape[0], leading, *ref.shape[2:])
-                if arr.shape != shape or arr.dtype != ref.dtype:
-                    raise ValueError(f"checkpoint {path} does not match this run (leaf {prefix}{i}: "
-                                     f"{arr.shape}/{arr.dtype} vs {shape}/{ref.dtype})")
-                out.append(jax.numpy.asarray(arr))
-            return jax.tree.unflatten(treedef, out)
+    try:
+        with _open(path) as z:
+            names = set(z.files)
 
-        return restore("s", like_state, None), restore("o", like_outputs, done), done
+            def restore(prefix: str, like: Any, leading: int | None) -> Any:
+                leaves, treedef = jax.tree.flatten(like)
+                stored = sum(1 for n in names if n[:1] == prefix and n[1:].isdigit())
+                if stored != len(leaves):
+                    raise _Mismatch(f"{stored} {_KIND[prefix]} arrays, this run has {len(leaves)}")
+                out = []
+                for i, ref in enumerate(leaves):
+                    arr = z[f"{prefix}{i}"]
+                    key = jax.dtypes.issubdtype(ref.dtype, jax.dtypes.prng_key)
+                    want = jax.eval_shape(jax.random.key_data, ref) if key else ref
+                    shape = want.shape if leading is None else (want.shape[0], leading, *want.shape[2:])
+                    if arr.shape != shape or arr.dtype != want.dtype:
+                        raise _Mismatch(f"leaf {prefix}{i}: {arr.shape}/{arr.dtype} vs {shape}/{want.dtype}")
+                    # PRNG keys: the default impl, as jax.random.key
+                    out.append(jax.random.wrap_key_data(arr) if key else jax.numpy.asarray(arr))
+                return jax.tree.unflatten(treedef, out)
+
+            return restore("s", like_state, None), restore("o", like_outputs, done), done
+    except _Mismatch as e:
+        raise ValueError(f"checkpoint {path} does not match this run's search state ({e}; saved by another "
+                         f"version of l2nas?): start the run again without --resume") from None
+    except _UNREADABLE as e:  # a truncated or corrupted archive member (bad CRC, missing array, ...)
+        raise ValueError(f"checkpoint {path} is damaged ({_one_line(e)}): start the run again without --resume") \
+            from None
+
+
+_KIND = {"s": "state", "o": "output"}
+
+
+class _Mismatch(Exception):
+    """A checkpoint array that does not fit this run's state (reported as a ValueError naming the file)."""

@@ -19,7 +19,7 @@ import numpy as np
 from l2nas_jax.core import validate
 from l2nas_jax.envs.base import Environment
 from l2nas_jax.searcher import Searcher, StepOutput, scan_steps
-from l2nas_jax.trajectory import Trajectory, make_trajectory
+from l2nas_jax.trajectory import IncumbentRule, Trajectory, make_trajectory
 
 
 #: The query index is an int32 inside the compiled search.
@@ -103,10 +103,12 @@ def progress_chunk(queries: int, target_chunks: int = 10) -> int:
     return -(-queries // target_chunks)
 
 
-@jax.jit
-def batched_trajectories(env: Environment, archs: jax.Array, observed: jax.Array) -> Trajectory:
+@functools.partial(jax.jit, static_argnames=("incumbent",))
+def batched_trajectories(env: Environment, archs: jax.Array, observed: jax.Array,
+                         incumbent: IncumbentRule = "denoised") -> Trajectory:
     """:func:`make_trajectory` over a leading run axis (``[runs, queries, ...]``)."""
-    return jax.vmap(make_trajectory, in_axes=(None, 0, 0))(env, archs, observed)
+    return jax.vmap(functools.partial(make_trajectory, incumbent=incumbent), in_axes=(None, 0, 0))(
+        env, archs, observed)
 
 
 def run_batched(
@@ -119,6 +121,7 @@ def run_batched(
     progress: Callable[[int], None] | None = None,
     on_chunk: Callable[[Any, StepOutput, int], None] | None = None,
     resume: tuple[Any, StepOutput, int] | None = None,
+    incumbent: IncumbentRule = "denoised",
 ) -> tuple[Any, Trajectory, dict[str, np.ndarray], dict[str, float]]:
     """Run ``searcher`` from each key for ``queries`` queries.
 
@@ -127,6 +130,7 @@ def run_batched(
     ``progress(n)`` is called after each chunk with the number of queries done;
     ``on_chunk(state, outputs_so_far, n)`` too (for checkpoints); ``resume`` continues
     from such a ``(state, outputs, n)`` -- the result is the same as an uninterrupted run.
+    ``incumbent`` is the rule that picks each run's answer (:mod:`l2nas_jax.trajectory`).
     """
     queries = check_queries(queries)
     chunk = queries if chunk is None else max(1, min(int(chunk), queries))
@@ -150,7 +154,7 @@ def run_batched(
             progress(done)
     out = concat_outputs(outs)
     check_finite(np.asarray(out.observed))
-    traj = batched_trajectories(env, out.arch, out.observed)
+    traj = batched_trajectories(env, out.arch, out.observed, incumbent=incumbent)
     traj = jax.tree.map(np.asarray, jax.block_until_ready(traj))
     metrics = {k: np.asarray(v) for k, v in out.metrics.items()}
     return state, traj, metrics, {"wall_s": time.perf_counter() - t0}

@@ -25,6 +25,8 @@ from typing import Any, Callable, Mapping
 from l2nas_jax import methods, runner
 from l2nas_jax.core import io, validate
 from l2nas_jax.envs.constrained import parse_budget, parse_limits
+from l2nas_jax.envs.table import NOISE_MODELS
+from l2nas_jax.trajectory import INCUMBENT_RULES
 from l2nas_jax.spaces import check_space
 from l2nas_jax.wrappers.pareto import LAMBDA_RANGE
 
@@ -67,12 +69,15 @@ class RunSpec:
     data_dir: str | None = None  # tensorflow-datasets directory of the supernet's dataset
     predictor: str | None = None  # a fitted accuracy predictor file: the predictor is the evaluator
     noise_sigma: float = 0.0  # Gaussian noise (accuracy points) on the search metric
+    noise_model: str = "gaussian"  # "gaussian": sigma everywhere; "hetero": sigma at the best net, growing with error
     max_params: str | float | None = None  # a params budget such as "0.6M" (see envs.constrained.parse_budget)
     max_macs: str | float | None = None  # a MACs budget such as "600M"
     pareto: bool = False  # accuracy vs MACs, one trade-off per seed (wrappers.pareto)
     lambda_range: tuple[float, float] | None = None  # the trade-offs' range when pareto (default LAMBDA_RANGE)
     free_repeats: bool = False  # repeated architectures are served from a cache without spending budget
     checkpoint_every: int = 0  # queries between checkpoints; 0: no checkpoints
+    incumbent: str = "denoised"  # what a run returns: the best estimate ("denoised") or best single observation
+    reevaluate: int = 0  # re-evaluate a top candidate every this many queries when noisy (wrappers.reevaluate); 0: off
     search_metric: str | None = None  # table space: the column (glob, {dataset}) the search maximises
     report_metric: str | None = None  # table space: the column reported (default: the search metric)
     decisions: tuple[str, ...] | None = None  # table space: the decision columns (None: inferred)
@@ -109,6 +114,7 @@ class RunSpec:
             raise ValueError(f"not an l2nas search run spec (kind {data.get('kind')!r}, version "
                              f"{data.get('version')!r}; expected {KIND!r}, version {VERSION})")
         values = {k: v for k, v in data.items() if k not in ("kind", "version")}
+        values = {**{k: v for k, v in LEGACY.items() if k not in values}, **values}
         unknown, missing = sorted(set(values) - set(FIELDS)), [f for f in FIELDS if f not in values]
         if unknown:
             raise ValueError(f"unknown run spec key(s): {', '.join(unknown)}")
@@ -147,6 +153,8 @@ class RunSpec:
 
 FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(RunSpec))
 DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(RunSpec)}
+#: Fields added after a spec format was written, with the value that reproduces the older runs.
+LEGACY: dict[str, Any] = {"noise_model": "gaussian", "incumbent": "observed", "reevaluate": 0}
 
 
 def field_values(spec: RunSpec) -> dict[str, Any]:
@@ -180,6 +188,9 @@ def normalize(values: Mapping[str, Any], label: Label = field_label) -> dict[str
         "data_dir": _optional(validate.path, L("data_dir"), v["data_dir"]),
         "predictor": _optional(validate.path, L("predictor"), v["predictor"]),
         "noise_sigma": validate.nonnegative_float(L("noise_sigma"), v["noise_sigma"]),
+        "noise_model": validate.choice(L("noise_model"), v["noise_model"], NOISE_MODELS),
+        "incumbent": validate.choice(L("incumbent"), v["incumbent"], INCUMBENT_RULES),
+        "reevaluate": _reevaluate(L("reevaluate"), v["reevaluate"]),
         "max_params": _budget(L("max_params"), v["max_params"]),
         "max_macs": _budget(L("max_macs"), v["max_macs"]),
         "pareto": validate.boolean(L("pareto"), v["pareto"]),
@@ -196,10 +207,31 @@ def normalize(values: Mapping[str, Any], label: Label = field_label) -> dict[str
     out["lambda_range"] = _lambda_range(L, out["pareto"], v["lambda_range"])
     check_evaluator(table=out["table"], noise_sigma=out["noise_sigma"], predictor=out["predictor"],
                     supernet=out["supernet"], label=L)
+    check_noise_options(out, L)
     if out["pareto"] and (out["max_params"] is not None or out["max_macs"] is not None):
         raise ValueError(f"{L('pareto')} cannot be combined with {L('max_params')}/{L('max_macs')}: the front "
                          "already shows the best accuracy found at every cost")
     return {name: out[name] for name in FIELDS}
+
+
+def _reevaluate(name: str, value: Any) -> int:
+    """0 (off) or a re-evaluation period of at least 2 queries."""
+    every = validate.nonnegative_int(name, value)
+    if every == 1:
+        raise ValueError(f"{name} must be 0 (off) or >= 2 (one re-evaluation per that many queries), got 1")
+    return every
+
+
+def check_noise_options(out: Mapping[str, Any], label: Label = field_label) -> None:
+    """Refuse noise options that would be ignored or contradict each other."""
+    if out["noise_model"] != "gaussian" and not out["noise_sigma"]:
+        raise ValueError(f"{label('noise_model')} {out['noise_model']} scales the noise: give {label('noise_sigma')} > 0")
+    if out["reevaluate"] and out["free_repeats"]:
+        raise ValueError(f"{label('reevaluate')} measures architectures again, {label('free_repeats')} serves repeats "
+                         "from a cache: choose one")
+    if out["reevaluate"] and out["pareto"]:
+        raise ValueError(f"{label('reevaluate')} is not supported with {label('pareto')} (each seed has its own "
+                         "trade-off; re-evaluate single-objective searches)")
 
 
 def _decisions(name: str, value: Any) -> tuple[str, ...] | None:

@@ -34,6 +34,18 @@ class Searcher(NamedTuple):
     step: Callable[[Any, chex.Array], tuple[Any, StepOutput]]
 
 
+def reward_scale(running_max: chex.Array, observed: chex.Array, fixed: chex.Array) -> tuple[jax.Array, jax.Array]:
+    """``(scale, running_max')``: the environment's fixed reward scale, else the running max of ``|observed|``.
+
+    Methods that divide rewards by a scale use this so none reads the table: a space declares
+    its metric's scale (NB201: 100 for accuracies in %); without one (``fixed`` NaN, a generic
+    table) the largest magnitude observed so far, this query included, is the scale (1 until non-zero).
+    """
+    running_max = jnp.maximum(running_max, jnp.abs(observed))
+    scale = jnp.where(jnp.isnan(fixed), jnp.where(running_max > 0, running_max, 1.0), fixed)
+    return scale, running_max
+
+
 def scan_steps(searcher: Searcher, state: Any, start: int | chex.Array, length: int) -> tuple[Any, StepOutput]:
     """Advance ``state`` by ``length`` queries starting at query index ``start`` (one ``lax.scan``)."""
     ts = jnp.asarray(start, jnp.int32) + jnp.arange(length, dtype=jnp.int32)

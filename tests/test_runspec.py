@@ -81,6 +81,13 @@ def test_values_are_normalized_once():
     ({"pareto": True, "lambda_range": (0.0, 1.0)}, "lambda_range[0] must be a finite number > 0, got 0.0"),
     ({"supernet": "run", "table": "t.csv"}, "supernet evaluates architectures itself; drop table/noise_sigma/predictor"),
     ({"predictor": "p.npz", "noise_sigma": 0.5}, "noise_sigma has no effect on a predictor"),
+    ({"noise_model": "laplace", "noise_sigma": 0.5}, "noise_model must be one of gaussian, hetero"),
+    ({"noise_model": "hetero"}, "noise_model hetero scales the noise: give noise_sigma > 0"),
+    ({"incumbent": "last"}, "incumbent must be one of denoised, observed"),
+    ({"reevaluate": 1}, "reevaluate must be 0 (off) or >= 2"),
+    ({"reevaluate": -4}, "reevaluate must be a non-negative integer, got -4"),
+    ({"reevaluate": 4, "free_repeats": True}, "reevaluate measures architectures again, free_repeats serves"),
+    ({"reevaluate": 4, "pareto": True}, "reevaluate is not supported with pareto"),
 ])
 def test_bad_values_are_refused_in_one_line(fields, message):
     with pytest.raises(ValueError) as e:
@@ -113,6 +120,15 @@ def test_from_json_refuses_foreign_or_edited_objects(edit, message):
     assert message in str(e.value), str(e.value)
     with pytest.raises(ValueError, match="missing key"):
         RunSpec.from_json({k: v for k, v in FULL.to_json().items() if k != "queries"})
+
+
+def test_a_spec_written_before_the_noise_options_reads_back_as_it_ran():
+    data = RunSpec(noise_sigma=0.5).to_json()
+    for key in ("noise_model", "incumbent", "reevaluate"):
+        del data[key]
+    old = RunSpec.from_json(data)
+    assert (old.noise_model, old.incumbent, old.reevaluate) == ("gaussian", "observed", 0)  # the rule it ran with
+    assert RunSpec().incumbent == "denoised"
 
 
 def test_differences_name_fields_and_config_keys():

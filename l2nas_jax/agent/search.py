@@ -24,7 +24,7 @@ from l2nas_jax.agent.replay import ReplayState, replay_init, replay_insert
 from l2nas_jax.agent.schedules import cosine_epsilon, num_updates
 from l2nas_jax.agent.topk import TopK, topk_filled, topk_init, topk_insert, topk_state
 from l2nas_jax.envs.base import Environment
-from l2nas_jax.searcher import Searcher, StepOutput
+from l2nas_jax.searcher import Searcher, StepOutput, reward_scale
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,6 +113,7 @@ class L2NASState:
     topk: TopK
     seen: jax.Array  # bool[num_archs]: queried before (repeats never enter the top-k twice)
     key: jax.Array
+    reward_max: jax.Array  # float32: largest |observation| so far (the reward scale when the env declares none)
 
 
 def make_l2nas(env: Environment, config: L2NASConfig, queries: int, hparams: HyperParams | None = None) -> Searcher:
@@ -148,6 +149,7 @@ def make_l2nas(env: Environment, config: L2NASConfig, queries: int, hparams: Hyp
             topk=topk_init(cfg.top_k, shape, env.arch_shape),
             seen=jnp.zeros((env.num_archs,), bool),
             key=k_run,
+            reward_max=jnp.zeros((), jnp.float32),
         )
 
     def candidate_pool(st: L2NASState, noisy: chex.Array, keys: jax.Array) -> jax.Array:
@@ -181,7 +183,8 @@ def make_l2nas(env: Environment, config: L2NASConfig, queries: int, hparams: Hyp
         arch = jnp.where(explore, env.discretize(alpha_rand), cands[best])
         alpha = jnp.where(explore, alpha_rand, noisy[jnp.minimum(best, na - 1)])  # only used when critic_input='alpha'
         observed = env.evaluate(k_eval, arch)
-        reward = observed / env.max_reward
+        scale, reward_max = reward_scale(st.reward_max, observed, env.max_reward)
+        reward = observed / scale
         code = env.encode(arch)
         arch_id = env.arch_id(arch)
         is_new = ~st.seen[arch_id]
@@ -189,7 +192,8 @@ def make_l2nas(env: Environment, config: L2NASConfig, queries: int, hparams: Hyp
         topk = topk_insert(st.topk, code, arch, observed, is_new)
         n = num_updates(t + 1, max_updates=cfg.max_updates, per=cfg.updates_per, learning_starts=cfg.learning_starts)
         agent, losses = learn(st.agent, buffer, topk_state(topk), k_learn, n)
-        new = L2NASState(agent=agent, buffer=buffer, topk=topk, seen=st.seen.at[arch_id].set(True), key=key)
+        new = L2NASState(agent=agent, buffer=buffer, topk=topk, seen=st.seen.at[arch_id].set(True), key=key,
+                         reward_max=reward_max)
         metrics = {"epsilon": eps, "explore": explore, "updates": n, "critic_loss": losses[0], "actor_loss": losses[1],
                    "from_actor": (~explore) & (best < na)}
         return new, StepOutput(arch=arch, observed=observed, metrics=metrics)

@@ -5,7 +5,9 @@ categorical distribution per row (an NB201 edge).  Each query samples one choice
 per row, maps the one-hot sample to an architecture with ``env.discretize`` (so the
 method works in any space), and takes one policy-gradient step on
 ``-advantage * sum_rows log pi(choice)``.  The reward is the observed search metric
-divided by ``env.max_reward``; the baseline is a bias-corrected exponential moving
+divided by the metric's fixed scale (``env.max_reward``: 100 for accuracies in %; a
+generic table declares none and the running maximum of the observations is used, see
+:func:`l2nas_jax.searcher.reward_scale` -- never the table's maximum); the baseline is a bias-corrected exponential moving
 average of rewards that already includes the current reward.
 
 Defaults follow the NAS-Bench-201 authors' REINFORCE runs: Adam, learning rate
@@ -34,7 +36,7 @@ from l2nas_jax.baselines._common import (
     next_keys,
 )
 from l2nas_jax.envs.base import Environment
-from l2nas_jax.searcher import Searcher, StepOutput
+from l2nas_jax.searcher import Searcher, StepOutput, reward_scale
 
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
 
@@ -64,6 +66,7 @@ class ReinforceState:
     baseline_num: jax.Array  # float32 scalar: EMA of rewards, not bias-corrected
     baseline_den: jax.Array  # float32 scalar: EMA of ones (the bias correction)
     key: jax.Array
+    reward_max: jax.Array  # float32: largest |observation| so far (the reward scale when the env declares none)
 
 
 def policy_loss(logits: chex.Array, choice: chex.Array, advantage: chex.Array) -> chex.Array:
@@ -77,7 +80,7 @@ def make_reinforce(env: Environment, config: ReinforceConfig, queries: int) -> S
     del queries
     tx = optax.adam(config.learning_rate) if config.optimizer == "adam" else optax.sgd(config.learning_rate)
     cols = env.alpha_shape[1]
-    max_reward = env.max_reward
+    fixed_scale = env.max_reward
     decay = config.baseline_decay
 
     def init(key: chex.PRNGKey) -> ReinforceState:
@@ -85,14 +88,15 @@ def make_reinforce(env: Environment, config: ReinforceConfig, queries: int) -> S
         logits = config.init_scale * jax.random.normal(k_logits, env.alpha_shape, jnp.float32)
         zero = jnp.zeros((), jnp.float32)
         return ReinforceState(logits=logits, opt_state=tx.init(logits), baseline_num=zero, baseline_den=zero,
-                              key=k_run)
+                              key=k_run, reward_max=zero)
 
     def step(state: ReinforceState, t: chex.Array) -> tuple[ReinforceState, StepOutput]:
         key, (k_sample, k_eval) = next_keys(state.key, 2)
         choice = jax.random.categorical(k_sample, state.logits, axis=-1)
         arch = env.discretize(jax.nn.one_hot(choice, cols, dtype=jnp.float32))
         observed = jnp.asarray(env.evaluate(k_eval, arch), jnp.float32)
-        reward = observed / max_reward
+        scale, reward_max = reward_scale(state.reward_max, observed, fixed_scale)
+        reward = observed / scale
         num = decay * state.baseline_num + (1 - decay) * reward
         den = decay * state.baseline_den + (1 - decay)
         baseline = num / den
@@ -102,7 +106,7 @@ def make_reinforce(env: Environment, config: ReinforceConfig, queries: int) -> S
         probs = jax.nn.softmax(state.logits, axis=-1)
         entropy = -(probs * jnp.log(probs)).sum(-1).mean()
         state = state.replace(logits=optax.apply_updates(state.logits, updates), opt_state=opt_state,
-                              baseline_num=num, baseline_den=den, key=key)
+                              baseline_num=num, baseline_den=den, key=key, reward_max=reward_max)
         metrics = {"baseline": baseline, "advantage": advantage, "entropy": entropy}
         return state, StepOutput(arch=arch, observed=observed, metrics=metrics)
 

@@ -7,9 +7,10 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from l2nas_jax import methods
+from l2nas_jax.cli import interrupt
 from l2nas_jax.core import validate
 from l2nas_jax.spaces import space_names
 
@@ -22,15 +23,89 @@ SPACES = space_names()
 DATASETS = ("cifar10", "cifar100", "imagenet16-120")
 
 
+#: Every file an ``l2nas`` command writes into its ``--out`` directory (search, compare, sweep, transfer).
+#: ``--overwrite`` removes these (and their temporary ``.NAME.*.tmp`` files) from an earlier run, nothing else.
+TOOL_FILES: tuple[str, ...] = (
+    "run.json", "checkpoint.npz", "results.json", "best_so_far.png", "regret.png", "pareto.json", "pareto.png",
+    "compare.md", "compare.json", "sweep.md", "sweep.json", "transfer.md", "transfer.json")
+
+
+def tool_files(out: str | Path) -> list[Path]:
+    """The files in ``out`` an ``l2nas`` command wrote (:data:`TOOL_FILES` and their temporary files)."""
+    out = Path(out)
+    if not out.is_dir():
+        return []
+    return sorted(p for p in out.iterdir() if (p.is_file() or p.is_symlink()) and _is_tool_file(p.name))
+
+
+def _is_tool_file(name: str) -> bool:
+    return name in TOOL_FILES or (name.endswith(".tmp") and any(name.startswith(f".{f}.") for f in TOOL_FILES))
+
+
+def remove_tool_files(out: str | Path) -> list[Path]:
+    """Delete :func:`tool_files` from ``out`` (files of other programs and subdirectories stay); returns them."""
+    removed = tool_files(out)
+    for p in removed:
+        p.unlink(missing_ok=True)
+    return removed
+
+
 def prepare_out_dir(out: str | Path, overwrite: bool, produced: Sequence[str]) -> Path:
-    """Create ``out``; refuse an existing non-empty directory unless ``overwrite``."""
+    """Create ``out``; refuse an existing non-empty directory unless ``overwrite``.
+
+    With ``overwrite``, the files of an earlier ``l2nas`` run in ``out`` are removed first (all of
+    them, not only the ``produced`` ones this run rewrites), so the old run's results, plots and
+    checkpoint are never left mixed with the new run's; files of other programs stay.
+    """
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise CLIError(f"--out {out} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise CLIError(f"output directory {out} is not empty; pass --overwrite to replace {', '.join(produced)}")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            held = [p.name for p in tool_files(out)]
+            what = f"it holds an earlier run's {', '.join(held)}" if held else "it holds files l2nas did not write"
+            raise CLIError(f"output directory {out} is not empty ({what}); pass --overwrite to replace the earlier "
+                           f"run's files with {', '.join(produced)} (other files are kept), or choose another --out")
+        removed = remove_tool_files(out)
+        if removed:
+            print(f"note: --overwrite: removed the earlier run's {', '.join(p.name for p in removed)} from {out}",
+                  file=sys.stderr)
     out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+class RunOutputs:
+    """The output files of one command in ``out``: if the command is interrupted (or fails) before
+    :meth:`complete`, they are removed (no half-finished run is left), unless ``resume_hint()``
+    returns a hint (a checkpoint to resume from), which then ends the ``l2nas: interrupted`` line.
+
+    Use as ``with RunOutputs(out) as outputs: ...; outputs.complete()``.
+    """
+
+    def __init__(self, out: Path, resume_hint: Callable[[], str | None] | None = None):
+        self.out, self.resume_hint, self.completed = Path(out), resume_hint, False
+        self._block: Any = None
+
+    def cleanup(self) -> str | None:
+        if self.completed:
+            return None
+        hint = self.resume_hint() if self.resume_hint is not None else None
+        if hint is None:
+            remove_tool_files(self.out)
+        return hint
+
+    def complete(self) -> None:
+        self.completed = True
+
+    def __enter__(self) -> RunOutputs:
+        self._block = interrupt.on_interrupt(self.cleanup)
+        self._block.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> Any:
+        if isinstance(exc[1], Exception):  # a failed run (an error line follows) leaves no files either
+            self.cleanup()
+        return self._block.__exit__(*exc)
 
 
 def coerce_value(value: str, default: Any, what: str) -> Any:
@@ -120,6 +195,15 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
                    help="NB201 table: .csv, .npz, or the official .pth (default: embedded); with --space table, "
                         "a table file of your own (CSV/JSON: one architecture per row)")
     p.add_argument("--noise-sigma", type=float, default=0.0, help="Gaussian noise (accuracy points) on the search metric")
+    p.add_argument("--noise-model", default="gaussian", choices=("gaussian", "hetero"),
+                   help="gaussian: the same sigma for every net; hetero: sigma at the best net, growing with the "
+                        "error rate (worse nets are noisier, as in real benchmarks)")
+    p.add_argument("--incumbent", default="denoised", choices=("denoised", "observed"),
+                   help="what a run returns: the best estimate (mean of repeated measurements, shrunk by the "
+                        "noise estimated from them; default) or the best single observation")
+    p.add_argument("--reevaluate", type=int, default=0, metavar="N",
+                   help="under noise, spend up to one query in N measuring a top candidate again (all methods "
+                        "alike; 0: off, the default; 4 is a good start at --noise-sigma 0.5)")
     add_table_args(p)
     p.add_argument("--free-repeats", action="store_true",
                    help="serve repeated architectures from a cache without spending budget (all methods alike)")

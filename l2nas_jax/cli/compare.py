@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from l2nas_jax.cli.common import table_kwargs, CLIError, add_common_args, parse_budgets, parse_list, prepare_out_dir, progress_bar
+from l2nas_jax.cli.common import table_kwargs, CLIError, RunOutputs, add_common_args, parse_budgets, parse_list, prepare_out_dir, progress_bar
 from l2nas_jax.experiments.compare import (DEFAULT_BUDGETS, DEFAULT_METHODS, FILES, check_methods, clip_budgets,
                                            compare)
 
@@ -43,7 +43,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise CLIError(f"--seeds must be >= 1, got {args.seeds}")
     try:
         env = build_env(args.space, args.dataset, table=args.table, noise_sigma=args.noise_sigma,
-                        **table_kwargs(args))
+                        noise_model=args.noise_model, **table_kwargs(args))
     except OSError as e:
         raise CLIError(f"cannot load the table: {e}") from None
     out = prepare_out_dir(args.out, args.overwrite, FILES)
@@ -53,10 +53,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
     def progress(method: str, done: int) -> None:
         update(names.index(method) * queries + done)
 
-    with bar:
-        result = compare(env, names, queries=queries, seeds=args.seeds, seed=args.seed, budgets=budgets,
-                         chunk=progress_chunk(queries), progress=progress, free_repeats=args.free_repeats)
-    print(result.table())
-    paths = result.save(out)
+    with RunOutputs(out) as outputs:
+        with bar:
+            result = compare(env, names, queries=queries, seeds=args.seeds, seed=args.seed, budgets=budgets,
+                             chunk=progress_chunk(queries), progress=progress, free_repeats=args.free_repeats,
+                             incumbent=args.incumbent, reevaluate=args.reevaluate)
+        print(result.table())
+        paths = result.save(out)
+        outputs.complete()
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
     return 0

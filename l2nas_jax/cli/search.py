@@ -14,8 +14,8 @@ from typing import Any
 
 from typing import TYPE_CHECKING
 
-from l2nas_jax.cli.common import (CLIError, add_common_args, flag_label, method_overrides, prepare_out_dir,
-                                  progress_bar)
+from l2nas_jax.cli.common import (CLIError, RunOutputs, add_common_args, flag_label, method_overrides,
+                                  prepare_out_dir, progress_bar)
 
 if TYPE_CHECKING:  # the library loads JAX; ``l2nas --help`` must not
     from l2nas_jax.envs.base import Environment
@@ -37,7 +37,7 @@ def add_search_parser(sub: Any) -> argparse.ArgumentParser:
 def add_search_args(s: argparse.ArgumentParser) -> None:
     """Every flag of ``l2nas search``."""
     add_common_args(s)
-    s.add_argument("--method", default="l2nas", help="l2nas (default), random, rea, reinforce")
+    s.add_argument("--method", default="l2nas", help="l2nas (default), random, rea, reinforce, ls (local search)")
     s.add_argument("--out", default="runs/search", help="output directory (default runs/search)")
     s.add_argument("--config", default=None, help="JSON file of method config overrides")
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config value")
@@ -81,7 +81,8 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
         flag_label, space=args.space, dataset=args.dataset, method=args.method,
         config=method_overrides(args.method, args.config, args.set), queries=args.queries, seeds=args.seeds,
         seed=args.seed, table=args.table, supernet=args.supernet, supernet_images=args.supernet_images,
-        data_dir=args.data_dir, predictor=args.predictor, noise_sigma=args.noise_sigma, max_params=args.max_params,
+        data_dir=args.data_dir, predictor=args.predictor, noise_sigma=args.noise_sigma,
+        noise_model=args.noise_model, incumbent=args.incumbent, reevaluate=args.reevaluate, max_params=args.max_params,
         max_macs=args.max_macs, pareto=bool(args.pareto), free_repeats=args.free_repeats,
         checkpoint_every=args.checkpoint_every, search_metric=args.search_metric, report_metric=args.report_metric,
         decisions=args.decisions, limits=tuple(args.limits),
@@ -144,23 +145,32 @@ def cmd_search(args: argparse.Namespace) -> int:
     env = api.spec_env(spec)
     files = ("results.json", "best_so_far.png") + (("pareto.json", "pareto.png") if spec.pareto else ())
     out = Path(args.resume) if resuming else prepare_out_dir(args.out, args.overwrite, (RUN_FILE, *files))
-    if not resuming:
-        spec.save(out / RUN_FILE)
     checkpoint = out / CHECKPOINT_FILE if spec.checkpoint_every else None
-    print_notes(spec, env)
-    bar, update = progress_bar(spec.queries, f"{spec.method} {spec.dataset} x{spec.seeds}", not args.no_progress)
-    with bar:
-        result = api.run_spec(spec, env=env, progress=update, checkpoint=checkpoint, resume=resuming,
-                              chunk=progress_chunk(spec.queries))
-    if spec.supernet:
-        result.meta["supernet"] = spec.supernet
-    print(result.table())
-    result.save_json(out / files[0])
-    plotting.save_curves_png({spec.method: result}, out / files[1])
-    if spec.pareto:
-        from l2nas_jax.report.pareto import pareto_table, write_pareto
 
-        print(pareto_table(write_pareto(env, result, out / files[2], out / files[3])))
+    def resume_hint() -> str | None:
+        """Interrupted: keep a resumable run (its checkpoint), else remove this run's files."""
+        if checkpoint is not None and checkpoint.exists():
+            return f"resume with: l2nas search --resume {out}"
+        return f"{out} is left as it was" if resuming else None
+
+    with RunOutputs(out, resume_hint) as outputs:
+        if not resuming:
+            spec.save(out / RUN_FILE)
+        print_notes(spec, env)
+        bar, update = progress_bar(spec.queries, f"{spec.method} {spec.dataset} x{spec.seeds}", not args.no_progress)
+        with bar:
+            result = api.run_spec(spec, env=env, progress=update, checkpoint=checkpoint, resume=resuming,
+                                  chunk=progress_chunk(spec.queries))
+        if spec.supernet:
+            result.meta["supernet"] = spec.supernet
+        print(result.table())
+        result.save_json(out / files[0])
+        plotting.save_curves_png({spec.method: result}, out / files[1])
+        if spec.pareto:
+            from l2nas_jax.report.pareto import pareto_table, write_pareto
+
+            print(pareto_table(write_pareto(env, result, out / files[2], out / files[3])))
+        outputs.complete()
     if checkpoint is not None:
         checkpoint.unlink(missing_ok=True)  # the results are complete; nothing left to resume
     print(f"wrote {', '.join(str(out / f) for f in (RUN_FILE, *files))} ({result.meta['wall_s']:.1f} s)")

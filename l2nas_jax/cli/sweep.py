@@ -9,7 +9,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from l2nas_jax.cli.common import table_kwargs, CLIError, add_common_args, coerce_value, parse_assignment, parse_budgets, prepare_out_dir
+from l2nas_jax.cli.common import table_kwargs, CLIError, RunOutputs, add_common_args, coerce_value, parse_assignment, parse_budgets, prepare_out_dir
 from l2nas_jax.experiments.compare import clip_budgets
 from l2nas_jax.experiments.sweep import FILES, save_sweep, sweep
 
@@ -53,16 +53,20 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.seeds < 1:
         raise CLIError(f"--seeds must be >= 1, got {args.seeds}")
     budgets = clip_budgets(parse_budgets(args.budgets), args.queries)
+    if args.reevaluate:
+        raise CLIError("--reevaluate is not supported by sweep (use compare or search)")
     env = build_env(args.space, args.dataset, table=args.table, noise_sigma=args.noise_sigma,
-                        **table_kwargs(args))
+                    noise_model=args.noise_model, **table_kwargs(args))
     out = prepare_out_dir(args.out, args.overwrite, FILES)
     n_points = int(np.prod([len(v) for v in grid.values()]))
     print(f"sweeping {n_points} grid point(s) x {args.seeds} seeds x {args.queries} queries", flush=True)
-    result = sweep(env, grid, queries=args.queries, seeds=args.seeds, seed=args.seed, budgets=budgets,
-                   progress=None if args.no_progress else functools.partial(_report, n=n_points),
-                   free_repeats=args.free_repeats)
-    print(result.table())
-    paths = save_sweep(result, out)
+    with RunOutputs(out) as outputs:
+        result = sweep(env, grid, queries=args.queries, seeds=args.seeds, seed=args.seed, budgets=budgets,
+                       progress=None if args.no_progress else functools.partial(_report, n=n_points),
+                       free_repeats=args.free_repeats, incumbent=args.incumbent)
+        print(result.table())
+        paths = save_sweep(result, out)
+        outputs.complete()
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
     return 0
 

@@ -6,8 +6,8 @@ import argparse
 from typing import Any
 
 from l2nas_jax import methods
-from l2nas_jax.cli.common import (DATASETS, SPACES, CLIError, method_overrides, parse_budgets, prepare_out_dir,
-                                  progress_bar)
+from l2nas_jax.cli.common import (DATASETS, SPACES, CLIError, RunOutputs, method_overrides, parse_budgets,
+                                  prepare_out_dir, progress_bar)
 from l2nas_jax.experiments.compare import clip_budgets
 from l2nas_jax.experiments.transfer import (DEFAULT_TRANSFER_BUDGETS, FILES, SCRATCH, TRANSFER, TRANSFER_EPS_START,
                                             TRANSFER_REPLAY, check_budget, check_pair, run_source, transfer)
@@ -76,15 +76,17 @@ def cmd_transfer(args: argparse.Namespace) -> int:
     bar, update = progress_bar(q_from + q_to * (len(phases) - 1),
                                f"transfer {env_from.dataset}->{env_to.dataset} x{args.seeds}", not args.no_progress)
     chunk_from, chunk_to = progress_chunk(q_from), progress_chunk(q_to)
-    with bar:
-        src = run_source(env_from, config, q_from, _keys(args.seed, args.seeds), seed=args.seed, chunk=chunk_from,
-                         progress=lambda n: update(n))
-        result = transfer(env_from, env_to, queries_from=q_from, queries_to=q_to, seeds=args.seeds, seed=args.seed,
-                          config=config, carry_replay=args.carry_replay, target_eps_start=args.target_eps_start,
-                          budgets=budgets, chunk=chunk_to, source=src,
-                          progress=lambda ph, n: update(offsets[ph] + n))
-    print(result.table())
-    paths = result.save(out)
+    with RunOutputs(out) as outputs:
+        with bar:
+            src = run_source(env_from, config, q_from, _keys(args.seed, args.seeds), seed=args.seed,
+                             chunk=chunk_from, progress=lambda n: update(n))
+            result = transfer(env_from, env_to, queries_from=q_from, queries_to=q_to, seeds=args.seeds,
+                              seed=args.seed, config=config, carry_replay=args.carry_replay,
+                              target_eps_start=args.target_eps_start, budgets=budgets, chunk=chunk_to, source=src,
+                              progress=lambda ph, n: update(offsets[ph] + n))
+        print(result.table())
+        paths = result.save(out)
+        outputs.complete()
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
     return 0
 

@@ -9,6 +9,9 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+#: Temporary files of writes in progress (any thread), for :func:`remove_pending`.
+_PENDING: set[Path] = set()
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -18,6 +21,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    _PENDING.add(tmp_path)
     try:
         yield tmp_path
         with open(tmp_path, "rb+") as f:
@@ -25,8 +29,21 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.chmod(tmp_path, 0o644)
         os.replace(tmp_path, path)
     finally:
+        _PENDING.discard(tmp_path)
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def writing() -> bool:
+    """Whether a write is in progress (its temporary file exists)."""
+    return bool(_PENDING)
+
+
+def remove_pending() -> None:
+    """Delete the temporary files of writes still in progress (before a process ends without unwinding them)."""
+    for tmp in list(_PENDING):
+        tmp.unlink(missing_ok=True)
+        _PENDING.discard(tmp)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

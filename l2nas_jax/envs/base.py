@@ -11,7 +11,9 @@ space they are in.
 * ``evaluate(key, arch) -> float32``: the metric the search optimizes (accuracy in %,
   possibly noisy); ``report(arch) -> float32``: the metric reported to the user,
   kept apart from the search metric (honest protocol).
-* ``max_reward``: environment-dependent maximum used to rescale rewards.
+* ``max_reward``: the metric's fixed reward scale (accuracy in %: 100), never read from
+  measured values -- a method must not learn the optimum's value without querying it;
+  NaN where none is declared (methods then use the running maximum of what they observed).
 * ``arch_id(arch) -> int32`` in ``[0, num_archs)`` when the space is small enough to
   enumerate (used for repeat accounting), ``random_arch(key)`` and ``mutate(key, arch)``
   for the baselines.
@@ -54,3 +56,13 @@ class Environment(Protocol):
     def mutate(self, key: chex.PRNGKey, arch: chex.Array) -> chex.Array: ...
 
     def arch_to_string(self, arch) -> str: ...
+
+
+def with_noise_key(env: Environment, key: chex.PRNGKey | None) -> Environment:
+    """``env`` with every architecture's evaluation fixed for a run by ``key`` (a cache of evaluations).
+
+    Environments without evaluation noise (supernets, predictors) have nothing to fix and come
+    back unchanged; wrappers pass the key to the environment they wrap.
+    """
+    fix = getattr(env, "with_noise_key", None)
+    return env if fix is None else fix(key)

@@ -88,14 +88,23 @@ def parse_budget(value: str | float | int | None, what: str = "budget") -> float
 
 
 def _scaled_number(value: Any, what: str, example: str) -> float:
-    """A number, or a string number with an optional k/M/G suffix, times its suffix."""
+    """A number, or a string number with an optional k/M/G suffix, times its suffix.
+
+    A finite number above 1e30 is refused: costs are float32, so ``1e99`` would overflow (with
+    RuntimeWarnings) -- and no architecture comes near it; leaving the budget out means no budget.
+    """
+    largest = 1e30
     if isinstance(value, (int, float, np.integer, np.floating)):
-        return float(value)
-    m = _BUDGET.match(str(value))
-    if m is None:
-        raise ValueError(f"{what}: cannot parse {value!r}; expected a positive number with an optional "
-                         f"k/M/G suffix, {example}")
-    return float(m.group(1)) * _SUFFIX[m.group(2).lower()]
+        total = float(value)
+    else:
+        m = _BUDGET.match(str(value))
+        if m is None:
+            raise ValueError(f"{what}: cannot parse {value!r}; expected a positive number with an optional "
+                             f"k/M/G suffix, {example}")
+        total = float(m.group(1)) * _SUFFIX[m.group(2).lower()]
+    if math.isfinite(total) and total > largest:
+        raise ValueError(f"{what}: {value!r} is too large (at most {largest:.0e}): leave it out for no budget")
+    return total
 
 
 def parse_limits(limits: Mapping[str, Any] | Sequence[Any] | None) -> tuple[tuple[str, float], ...]:
@@ -271,6 +280,10 @@ class ConstrainedEnv(InnerDelegate):
     @property
     def noise_sigma(self) -> Any:
         return getattr(self.inner, "noise_sigma", 0.0)
+
+    @property
+    def noise_model(self) -> str:
+        return getattr(self.inner, "noise_model", "gaussian")
 
     @property
     def predictor_source(self) -> str | None:

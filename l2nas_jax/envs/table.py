@@ -35,7 +35,10 @@ class TableEnv:
     """Table environment; ``search_acc``/``report_acc`` are indexed by ``space.arch_id``.
 
     Build it with :func:`make_table_env`.  ``noise_sigma`` adds Gaussian noise (in
-    accuracy points) to the search metric only, as when each network is trained once.
+    accuracy points) to the search metric only, as when each network is trained once;
+    ``noise_scale`` (the ``"hetero"`` noise model) multiplies it per architecture.  With a
+    ``noise_key`` every architecture's draw is fixed for the run (a cache of evaluations:
+    :mod:`l2nas_jax.wrappers.repeats`); without one each query draws afresh.
     """
 
     search_acc: jax.Array  # float32[num_archs] (the mean over runs when search_runs is given)
@@ -51,6 +54,9 @@ class TableEnv:
     #: the columns that are params / MACs (None: the table has none); ("", ""): the space's own cost counter
     cost_keys: tuple[str | None, str | None] = struct.field(pytree_node=False, default=("", ""))
     value_floor: float = struct.field(pytree_node=False, default=0.0)  # min(0, every real value)
+    noise_scale: jax.Array | None = None  # float32[num_archs]: per-architecture noise multiplier (None: 1)
+    noise_model: str = struct.field(pytree_node=False, default="gaussian")
+    noise_key: jax.Array | None = None  # a run's key: evaluations become a fixed function of the architecture
 
     @property
     def name(self) -> str:
@@ -70,8 +76,13 @@ class TableEnv:
 
     @property
     def max_reward(self) -> jax.Array:
-        """Largest noise-free search metric in the table (the reward rescaling constant; per-seed: any run)."""
-        return jnp.max(self.search_acc if self.search_runs is None else self.search_runs)
+        """The reward scale, fixed by the metric and never read from the table (NaN: none is declared).
+
+        NB201 accuracies are in %, so 100; a generic table declares none and the methods that need a
+        scale use the running maximum of their own observations (:func:`l2nas_jax.searcher.reward_scale`).
+        """
+        scale = self.space.reward_scale
+        return jnp.float32(jnp.nan if scale is None else scale)
 
     @property
     def optimum(self) -> jax.Array:
@@ -90,13 +101,21 @@ class TableEnv:
 
     def evaluate(self, key: chex.PRNGKey, arch: chex.Array) -> chex.Array:
         """Search metric of ``arch`` (accuracy %), plus N(0, sigma^2) noise (per-seed tables: one run drawn by ``key``)."""
+        i = self.arch_id(arch)
+        if self.noise_key is not None:  # the same draw every time this architecture is evaluated in this run
+            key = jax.random.fold_in(self.noise_key, i)
+        sigma = self.noise_sigma if self.noise_scale is None else self.noise_sigma * self.noise_scale[i]
         if self.search_runs is None:
-            clean = self.search_acc[self.arch_id(arch)]
-            return clean + self.noise_sigma * jax.random.normal(key, clean.shape)
+            clean = self.search_acc[i]
+            return clean + sigma * jax.random.normal(key, clean.shape)
         k_run, k_noise = jax.random.split(key)
-        runs = self.search_runs[self.arch_id(arch)]
+        runs = self.search_runs[i]
         clean = runs[jax.random.randint(k_run, (), 0, runs.shape[-1])]
-        return clean + self.noise_sigma * jax.random.normal(k_noise, clean.shape)
+        return clean + sigma * jax.random.normal(k_noise, clean.shape)
+
+    def with_noise_key(self, key: chex.PRNGKey | None) -> "TableEnv":
+        """This table with every architecture's evaluation fixed for the run by ``key`` (None: fresh draws)."""
+        return self.replace(noise_key=key)
 
     def report(self, arch: chex.Array) -> chex.Array:
         return self.report_acc[self.arch_id(arch)]
@@ -163,11 +182,13 @@ def make_table_env(
     search_split: str | None = None,
     report_split: str | None = None,
     noise_sigma: float = 0.0,
+    noise_model: str = "gaussian",
 ) -> TableEnv:
     """Build the table environment of a space that has a benchmark table (NB201: embedded by default).
 
     ``search_split``/``report_split`` None: the space's defaults (NB201: validation when the
-    table has it, and test); a generic table reads them as metric columns.
+    table has it, and test); a generic table reads them as metric columns.  ``noise_model``
+    is one of :data:`NOISE_MODELS` (see :func:`hetero_noise_scale`).
     """
     space = get_space(space) if isinstance(space, str) else space
     if space.table_values is None:
@@ -189,16 +210,41 @@ def make_table_env(
         extra["cost_keys"] = tuple(getattr(values, "cost_keys", (None, None)))
     if hasattr(values, "floor"):
         extra["value_floor"] = float(values.floor)
+    if noise_model not in NOISE_MODELS:
+        raise ValueError(f"unknown noise model {noise_model!r}; valid: {', '.join(NOISE_MODELS)}")
+    if noise_model == "hetero":
+        extra["noise_scale"] = jnp.asarray(hetero_noise_scale(
+            np.asarray(values.search if runs is None else np.mean(runs, axis=-1)), present))
     return TableEnv(
         search_acc=jnp.asarray(values.search),
         report_acc=jnp.asarray(values.report),
         noise_sigma=jnp.float32(noise_sigma),
         space=space,
+        noise_model=noise_model,
         dataset=values.dataset,
         search_split=values.search_split,
         report_split=values.report_split,
         **extra,
     )
+
+
+#: Noise models of :func:`make_table_env`: the same sigma everywhere, or growing with the error rate.
+NOISE_MODELS: tuple[str, ...] = ("gaussian", "hetero")
+
+
+def hetero_noise_scale(acc: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:
+    """Per-architecture noise multiplier ``(100 - acc) / (100 - best acc)``: 1 at the table's best network.
+
+    Real benchmarks are noisier for worse networks (NB201's seeds spread ~0.1-0.3 points at the top
+    and several points for poor cells); the error rate is a simple monotone model of that.  The
+    environment (not the method) reads the table here, as the world would.  Needs accuracies in %.
+    """
+    acc = np.asarray(acc, np.float64)
+    real = acc if present is None else acc[np.asarray(present, bool)]
+    if real.size == 0 or real.max() > 100.0 or real.max() >= 100.0 - 1e-6:
+        raise ValueError("the hetero noise model needs a search metric in % below 100 (accuracy); "
+                         f"this table's values reach {real.max():g}")
+    return np.clip((100.0 - acc) / (100.0 - real.max()), 1.0, None).astype(np.float32)
 
 
 def make_nb201_env(dataset: str = "cifar10", table: Any = None, **kwargs: Any) -> TableEnv:

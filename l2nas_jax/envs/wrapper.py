@@ -77,3 +77,9 @@ class InnerDelegate:
 
     def enumerate_archs(self) -> jax.Array:
         return self.inner.enumerate_archs()
+
+    def with_noise_key(self, key: chex.PRNGKey | None) -> Any:
+        """This wrapper over the inner environment with its evaluations fixed per run (see ``envs.base``)."""
+        from l2nas_jax.envs.base import with_noise_key
+
+        return self.replace(inner=with_noise_key(self.inner, key))

@@ -83,7 +83,7 @@ class MethodSummary:
     num_seeds: int
     queries_to_optimum: float | None  # mean 1-based query of first reaching it, over those seeds
     repeats_mean: float  # mean number of repeated queries per seed
-    wall_s: float  # wall-clock seconds of the whole batched run (compilation included)
+    wall_s: float | None  # wall-clock seconds of the whole batched run (compilation included); None: not measured
 
     @property
     def reached_fraction(self) -> float:
@@ -94,10 +94,21 @@ class MethodSummary:
         best = [f"{m:.2f} ± {s:.2f}" for m, s in zip(self.best_mean, self.best_std)]
         q = "n/a" if self.queries_to_optimum is None else f"{self.queries_to_optimum:.0f}"
         reached = f"{self.reached}/{self.num_seeds} ({100 * self.reached_fraction:.0f}%)"
-        return [self.method, *best, reached, q, f"{self.repeats_mean:.1f}", f"{self.wall_s:.1f}"]
+        wall = "n/a" if self.wall_s is None else f"{self.wall_s:.1f}"  # a sweep's points share one program
+        return [self.method, *best, reached, q, f"{self.repeats_mean:.1f}", wall]
 
     def to_json(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "reached_fraction": self.reached_fraction}
+
+
+def _same(a: Any, b: Any) -> bool:
+    """``a == b``, with an unknown (NaN) optimum equal to itself."""
+    return a == b or (isinstance(a, float) and isinstance(b, float) and np.isnan(a) and np.isnan(b))
+
+
+def _seconds(value: Any) -> float | None:
+    """A measured duration as a float; None (JSON null) when it was not measured."""
+    return None if value is None else float(value)
 
 
 def summarize(
@@ -106,7 +117,7 @@ def summarize(
     repeats: np.ndarray,
     optimum: float,
     budgets: Sequence[int],
-    wall_s: float = 0.0,
+    wall_s: float | None = None,
 ) -> MethodSummary:
     """Table row of one method from its ``[S, T]`` curves and per-seed repeat counts."""
     from l2nas_jax.results import OPTIMUM_TOL
@@ -125,7 +136,7 @@ def summarize(
         num_seeds=int(curves.shape[0]),
         queries_to_optimum=float(first[reached].mean()) if reached.any() else None,
         repeats_mean=float(np.mean(repeats)),
-        wall_s=float(wall_s),
+        wall_s=None if wall_s is None else float(wall_s),
     )
 
 
@@ -145,12 +156,12 @@ class ComparisonResult:
         first = next(iter(results.values()))
         keys = ("space", "dataset", "queries", "num_seeds", "seed", "optimum", "search_metric", "report_metric")
         for m, r in results.items():
-            diff = [k for k in keys if getattr(r, k) != getattr(first, k)]
+            diff = [k for k in keys if not _same(getattr(r, k), getattr(first, k))]
             if diff:
                 raise ValueError(f"result of {m!r} differs from {first.method!r} in: {', '.join(diff)}")
         budgets = clip_budgets(budgets, first.queries)
         summaries = {
-            m: summarize(m, exact_curves(r), r.repeats, r.optimum, budgets, r.meta.get("wall_s", 0.0))
+            m: summarize(m, exact_curves(r), r.repeats, r.optimum, budgets, r.meta.get("wall_s"))
             for m, r in results.items()
         }
         return cls(results=dict(results), budgets=budgets, summaries=summaries)
@@ -172,9 +183,11 @@ class ComparisonResult:
         r = self.first
         return (f"{r.space} / {r.dataset}: {r.queries} queries x {r.num_seeds} seeds (seed {r.seed}); "
                 f"search metric: {r.search_metric}; reported: {r.report_metric} accuracy (%), "
-                f"table optimum {r.optimum:.2f}; mean ± std over seeds; "
+                + (f"table optimum {r.optimum:.2f}" if np.isfinite(r.optimum) else "table optimum n/a (unknown)")
+                + "; mean ± std over seeds; "
                 + ("repeated architectures served from a cache (free)" if r.meta.get("free_repeats")
-                   else "every query counts, repeats included"))
+                   else "every query counts, repeats included")
+                + incumbent_text(r.meta))
 
     def rows(self) -> list[list[str]]:
         return [self.summaries[m].cells() for m in self.methods]
@@ -204,7 +217,7 @@ class ComparisonResult:
                 "repeats": res.repeats.tolist(),
                 "queries_to_best": res.queries_to_best.tolist(),
                 "best_archs": list(res.best_archs),
-                "wall_s": float(res.meta.get("wall_s", 0.0)),
+                "wall_s": _seconds(res.meta.get("wall_s")),
             }
             if curves:
                 run["curves"] = c.tolist()
@@ -217,7 +230,7 @@ class ComparisonResult:
             "num_seeds": r.num_seeds,
             "seed": r.seed,
             "budgets": list(self.budgets),
-            "optimum": float(r.optimum),
+            "optimum": float(r.optimum) if np.isfinite(r.optimum) else None,
             "optimum_tol": OPTIMUM_TOL,
             "search_metric": r.search_metric,
             "report_metric": r.report_metric,
@@ -239,6 +252,17 @@ class ComparisonResult:
         save_curves_png(self.results, paths["best_so_far.png"], regret=False)
         save_curves_png(self.results, paths["regret.png"], regret=True)
         return paths
+
+
+def incumbent_text(meta: Mapping[str, Any]) -> str:
+    """How a run picks its answer and spends queries on re-measuring, for report headers ('' when unrecorded)."""
+    rule = meta.get("incumbent")
+    if rule is None:
+        return ""
+    text = "; incumbent: " + ("best estimate (repeats averaged, shrunk by the estimated noise)" if rule == "denoised"
+                              else "best single observation")
+    every = meta.get("reevaluate") or 0
+    return text + (f"; a top candidate re-measured up to once every {every} queries" if every else "")
 
 
 def resolve_env(
@@ -273,12 +297,15 @@ def compare(
     chunk: int | None = None,
     progress: Callable[[str, int], None] | None = None,
     free_repeats: bool = False,
+    incumbent: str = "denoised",
+    reevaluate: int = 0,
 ) -> ComparisonResult:
     """Run each method for ``seeds`` vmapped runs of ``queries`` queries on the same environment.
 
     ``configs`` maps a method to its config (object or override dict); budgets above
     ``queries`` are clipped to it.  ``progress(method, queries_done)`` is called after
-    each chunk.  Every method uses the same seed keys (``runner.seed_keys(seed, seeds)``).
+    each chunk.  Every method uses the same seed keys (``runner.seed_keys(seed, seeds)``), the same
+    ``incumbent`` rule and the same ``reevaluate`` option (:func:`l2nas_jax.api.run_method`).
 
     Example:
       >>> r = compare(("nb201", "cifar10"), ["rea", "random"], queries=50, seeds=2)  # doctest: +SKIP
@@ -300,5 +327,6 @@ def compare(
     for m in names:
         cb = None if progress is None else functools.partial(progress, m)
         results[m] = run_method(env, m, queries=queries, seeds=int(seeds), seed=seed, config=configs.get(m),
-                                chunk=chunk, progress=cb, free_repeats=free_repeats)
+                                chunk=chunk, progress=cb, free_repeats=free_repeats, incumbent=incumbent,
+                                reevaluate=reevaluate)
     return ComparisonResult.build(results, budgets)

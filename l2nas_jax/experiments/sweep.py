@@ -57,9 +57,10 @@ def _grid_outputs(values: Mapping[str, Any], keys: Any, *, env: _ByIdentity, con
     from l2nas_jax.wrappers import repeats
 
     def run_one(vals: Mapping[str, Any], key: Any) -> Any:
-        searcher = make_l2nas(env.obj, config, queries, hparams=with_values(hyperparams_of(config), vals))
-        if free_repeats:
-            searcher = repeats.free_repeats(searcher, env.obj)
+        def build(e: Any) -> Any:
+            return make_l2nas(e, config, queries, hparams=with_values(hyperparams_of(config), vals))
+
+        searcher = repeats.free_repeats(build, env.obj) if free_repeats else build(env.obj)
         return run_searcher(searcher, key, queries)[1]
 
     run_seeds = jax.vmap(run_one, in_axes=(None, 0))
@@ -87,6 +88,7 @@ def sweep(
     budgets: Sequence[int] = (50, 100, 200, 500, 1000),
     progress: Any = None,
     free_repeats: bool = False,
+    incumbent: str = "denoised",
 ):
     """Run L2NAS for every grid point x seed; returns a ``compare.ComparisonResult`` (one row per point)."""
     import jax
@@ -119,11 +121,12 @@ def sweep(
         # [points, seeds, queries, ...] -> one batch of runs for the shared trajectory code, then back.
         flat = lambda x: x.reshape(-1, *x.shape[2:])  # noqa: E731
         check_finite(np.asarray(flat(out.observed)))
-        trajs = jax.tree.map(np.asarray, batched_trajectories(env, flat(out.arch), flat(out.observed)))
+        trajs = jax.tree.map(np.asarray, batched_trajectories(env, flat(out.arch), flat(out.observed),
+                                                              incumbent=incumbent))
         for j, i in enumerate(group):
             traj = jax.tree.map(lambda x: x[j * seeds:(j + 1) * seeds], trajs)
             results[_label(points[i])] = make_result(env, "l2nas", configs[i], traj, seed=seed,
-                                                     meta={"free_repeats": free_repeats})
+                                                     meta={"free_repeats": free_repeats, "incumbent": incumbent})
         if progress is not None:
             progress(len(results), len(points))
     return ComparisonResult.build(results, budgets)

@@ -1,8 +1,9 @@
 """Transfer L2NAS across datasets: pre-train on a source environment, continue on a target.
 
-The reward is the observed accuracy divided by the environment's maximum accuracy
-(``env.max_reward``; the paper's rescaled reward), so one agent's critic targets
-are on the same scale in every environment and the agent can move between them.
+The reward is the observed accuracy divided by the metric's fixed scale (``env.max_reward``:
+100 for accuracies in %; never the table's maximum, which a search must not know), and by
+default the critic is trained on ranks within its replay buffer, so one agent's critic
+targets are on the same scale in every environment and the agent can move between them.
 
 A transfer run has two phases, each one compiled ``lax.scan`` over queries and a
 ``vmap`` over seeds (:func:`l2nas_jax.runner.run_batched`):
@@ -277,7 +278,7 @@ class TransferResult:
             "variants": list(self.variants),
             "source": {"dataset": s.dataset, "optimum": float(s.optimum), "config": s.config,
                        "best_report": np.round(s.best_report, 4).tolist(),
-                       "wall_s": float(s.meta.get("wall_s", 0.0))},
+                       "wall_s": None if s.meta.get("wall_s") is None else float(s.meta["wall_s"])},
             "differences": {v: [{**dataclasses.asdict(d), "verdict": d.verdict} for d in ds]
                             for v, ds in self.differences().items()},
         })

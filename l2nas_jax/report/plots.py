@@ -31,7 +31,8 @@ def plot_curves(
     """Best-so-far reported metric (or regret = optimum - best, log scale) vs queries.
 
     Lines are the mean over seeds; the band is +-1 std (``band="std"``) or the
-    25-75 % quantiles (``band="iqr"``).  Returns the matplotlib Axes.
+    25-75 % quantiles (``band="iqr"``), never above the table optimum (nor the
+    highest curve value).  Returns the matplotlib Axes.
     """
     plt = _pyplot()
     if ax is None:
@@ -48,6 +49,10 @@ def plot_curves(
             lo, hi = y.mean(0) - y.std(0), y.mean(0) + y.std(0)
         if regret:  # a log axis cannot show a band below zero
             lo = np.maximum(lo, 1e-3)
+        elif np.isfinite(r.optimum):
+            # No seed's best-so-far reported value exceeds the table optimum, so neither does the band
+            # (mean + std would, once some seeds reach it); should a curve exceed it, its own maximum bounds it.
+            hi = np.minimum(hi, max(float(r.optimum), float(y.max())))
         line = ax.plot(x, y.mean(0), label=f"{label} (n={y.shape[0]})")[0]
         ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
     ax.set_xscale("log")

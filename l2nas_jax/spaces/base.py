@@ -192,6 +192,9 @@ class Space:
     net_kwargs: Callable[..., dict[str, Any]] = _no_sizes
     #: training a found architecture from scratch (``train/evaluate.py``); None: not supported
     evaluation: Evaluation | None = None
+    #: the table's search metric's fixed reward scale (accuracy in %: 100); None: not declared (a generic
+    #: table), and the methods use the running maximum of their observations -- never the table's maximum
+    reward_scale: float | None = None
 
     @property
     def has_table(self) -> bool:

@@ -215,6 +215,19 @@ def _dry_run(job: EvaluateJob, arch: Any, arch_string: str, source: Mapping[str,
     return EvaluateResult(summary, None, model)
 
 
+def cost_summary(cost: Mapping[str, Any]) -> str:
+    """``params 1,234 (analytic 1,234), MACs 12.34M`` of :func:`~l2nas_jax.supernet.fixed_net.costs`;
+    where the space's analytic counter does not cover the network (a reduced size), ``analytic n/a``
+    with the counter's reason, never ``analytic None``."""
+    analytic = cost["analytic"].get("params")
+    if analytic is None:
+        why = cost["analytic"].get("note")
+        counted = "analytic n/a" + (f": {why}" if why else "")
+    else:
+        counted = f"analytic {analytic:,}"
+    return f"params {cost['model']['params']:,} ({counted}), MACs {cost['model']['macs'] / 1e6:.2f}M"
+
+
 def train_and_evaluate(job: EvaluateJob, *, log: Callable[[str], None] | None = None) -> EvaluateResult:
     """Run ``job``: write arch.txt, run.json, metrics.jsonl, checkpoints/ and evaluate.json under ``job.out``.
 
@@ -248,8 +261,7 @@ def train_and_evaluate(job: EvaluateJob, *, log: Callable[[str], None] | None = 
     if chief:
         io.write_json(out / RUN_FILE, run_info)
         io.write_text(out / ARCH_FILE, arch_string + "\n")
-        log(f"{job.space}: {arch_string}\n  params {cost['model']['params']:,} (analytic "
-            f"{cost['analytic'].get('params')}), MACs {cost['model']['macs'] / 1e6:.2f}M; "
+        log(f"{job.space}: {arch_string}\n  {cost_summary(cost)}; "
             f"{config.epochs} epochs x {spe} steps, batch {config.batch_size}")
 
     splits = {}

@@ -162,3 +162,32 @@ def test_resume_errors(tmp_path, capsys):
     assert main(["search", "--resume", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "is not an l2nas checkpoint" in err, err
+
+
+def _fake_checkpoint(path, done=10, state_leaves=3):
+    """A checkpoint of SPEC whose header is intact but whose arrays are not this searcher's state."""
+    import jax.numpy as jnp
+
+    from l2nas_jax.checkpoint import save_checkpoint
+
+    env = api.env_description(api.spec_env(SPEC))
+    save_checkpoint(path, [jnp.zeros(2)] * state_leaves, [jnp.zeros((2, done))], done, SPEC, env)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]),
+     "checkpoint.npz is not an l2nas checkpoint (BadZipFile: File is not a zip file)"),
+    (lambda p: p.write_bytes(p.read_bytes()[:-10]), "is not an l2nas checkpoint (BadZipFile"),
+    (lambda p: None, "checkpoint.npz does not match this run's search state (3 state arrays, this run has "),
+])
+def test_damaged_checkpoint_is_one_line(tmp_path, capsys, damage, message):
+    SPEC.save(tmp_path / "run.json")
+    _fake_checkpoint(tmp_path / "checkpoint.npz")
+    damage(tmp_path / "checkpoint.npz")
+    assert main(["search", "--resume", str(tmp_path), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and "internal error" not in err, err
+    last = err.splitlines()[-1]
+    assert last.startswith("l2nas: error: ") and str(tmp_path / "checkpoint.npz") in last and message in last, err
+    assert not (tmp_path / "results.json").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.npz", "run.json"]  # nothing deleted

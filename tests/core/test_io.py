@@ -39,3 +39,23 @@ def test_replaces_atomically_and_readable(tmp_path):
     io.write_text(path, "old")
     io.write_text(path, "new")
     assert path.read_text() == "new" and oct(path.stat().st_mode & 0o777) == "0o644"
+
+
+def test_pending_temporary_files_can_be_removed(tmp_path):
+    """A process about to end without unwinding (Ctrl-C while XLA compiles) deletes the temp files of writes
+    in progress: nothing partial remains."""
+    path = tmp_path / "results.json"
+    seen = []
+
+    def writer(tmp):
+        tmp.write_text('{"half')
+        assert io.writing()
+        seen.append(sorted(p.name for p in tmp_path.iterdir()))
+        io.remove_pending()  # what the interrupt watcher does before os._exit
+        raise RuntimeError("the process ends here")
+
+    assert not io.writing()
+    with pytest.raises(RuntimeError):
+        io.write_with(path, writer)
+    assert len(seen[0]) == 1 and seen[0][0].startswith(".results.json.") and seen[0][0].endswith(".tmp")
+    assert list(tmp_path.iterdir()) == [] and not io.writing()

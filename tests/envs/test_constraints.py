@@ -236,3 +236,32 @@ def test_cli_pareto_writes_front_and_plot(tmp_path):
     assert 0 < p["hypervolume_ratio"] <= 1 + 1e-9
     lams = [r["lambda"] for r in p["runs"]]
     assert len(set(lams)) == 4 and all(0.05 <= x <= 10 for x in lams)  # one trade-off per seed
+
+
+@pytest.mark.parametrize("huge", ["1e99", "1e31", 1e40, "2e28G"])
+def test_huge_budget_is_refused_not_overflowed(huge):
+    """Costs are float32: a budget beyond 1e30 is one clear error (it used to overflow with RuntimeWarnings)."""
+    from l2nas_jax.envs.constrained import parse_limits
+
+    with pytest.raises(ValueError, match=r"^--max-params: .* is too large \(at most 1e\+30\): leave it out for no budget$"):
+        parse_budget(huge, "--max-params")
+    with pytest.raises(ValueError, match=r"^budget latency: .* is too large"):
+        parse_limits({"latency": huge})
+
+
+def test_largest_budget_is_accepted_without_warnings(cifar10_env):
+    import warnings
+
+    assert parse_budget("1e30") == pytest.approx(1e24)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow in a float32 cast
+        env = constrain(cifar10_env, max_params="1e30", max_macs="1e30")
+        assert env.num_feasible == NUM_ARCHS
+
+
+def test_cli_huge_max_params_is_one_line(tmp_path, capsys):
+    assert main(["search", "--max-params", "1e99", "--queries", "20", "--seeds", "1", "--out", str(tmp_path / "o"),
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "l2nas: error: --max-params: '1e99' is too large (at most 1e+30): leave it out for no budget", err
+    assert not (tmp_path / "o").exists()

@@ -134,3 +134,43 @@ def test_quality_benchmark_script_runs_small(tmp_path):
     assert data["config"]["queries"] == 20 and data["command"].startswith("python benchmarks/nb201_quality.py")
     assert data["datasets"]["cifar100"]["runs"]["random"]["best_at_budgets"]
     assert "### nb201 / cifar100" in md.read_text()
+
+
+def _fake_result(method, curves, meta, optimum=94.37):
+    """What ComparisonResult reads of a SearchResult, without running a search."""
+    from types import SimpleNamespace
+
+    curves = np.asarray(curves, np.float64)
+    s, t = curves.shape
+    return SimpleNamespace(method=method, space="nb201", dataset="cifar10", queries=t, num_seeds=s, seed=0,
+                           optimum=optimum, search_metric="test", report_metric="test", curves=curves,
+                           repeats=np.zeros(s, int), queries_to_best=np.full(s, t), best_archs=["a"] * s,
+                           config={}, meta=meta)
+
+
+def test_unmeasured_wall_time_is_n_a_not_zero():
+    """A sweep's points share one compiled program: no per-point wall time, so 'n/a' (it printed 0.0)."""
+    from l2nas_jax.experiments.compare import ComparisonResult
+
+    curves = np.linspace(90, 93, 20)[None].repeat(2, 0)
+    res = ComparisonResult.build({"measured": _fake_result("measured", curves, {"wall_s": 3.25}),
+                                  "swept": _fake_result("swept", curves, {})}, (10, 20))
+    rows = {r[0]: r for r in res.rows()}
+    assert rows["measured"][-1] == "3.2" and rows["swept"][-1] == "n/a"
+    last = [line.split()[-1] for line in res.table().splitlines()[-2:]]
+    assert last == ["3.2", "n/a"] and "None" not in res.table() and "None" not in res.to_markdown()
+    runs = res.to_json()["runs"]
+    assert runs["measured"]["wall_s"] == 3.25 and runs["swept"]["wall_s"] is None
+    assert res.to_json()["summary"]["swept"]["wall_s"] is None
+
+
+def test_unknown_optimum_is_n_a():
+    from l2nas_jax.core import io as l2io
+    from l2nas_jax.experiments.compare import ComparisonResult
+
+    curves = np.linspace(90, 93, 20)[None].repeat(2, 0)
+    res = ComparisonResult.build({"m": _fake_result("m", curves, {"wall_s": 1.0}, optimum=float("nan"))}, (10,))
+    assert "table optimum n/a" in res.description() and "nan" not in res.description()
+    data = res.to_json()
+    assert data["optimum"] is None
+    l2io.write_json(Path("/dev/null"), {"optimum": data["optimum"]})  # valid JSON (NaN is refused)

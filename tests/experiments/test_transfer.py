@@ -81,9 +81,9 @@ def test_carry_replay_buffer_holds_the_source_entries(source, targets):
     np.testing.assert_array_equal(np.asarray(buf.insert_pos), Q_FROM)
     np.testing.assert_array_equal(np.asarray(buf.rewards)[:, :Q_FROM], np.asarray(src_buf.rewards))
     np.testing.assert_array_equal(np.asarray(buf.actions)[:, :Q_FROM], np.asarray(src_buf.actions))
-    # Rescaled rewards: the source's accuracies / the source's maximum accuracy.
+    # Rescaled rewards: the source's accuracies / the fixed scale of accuracies in % (never the table's maximum).
     obs = np.asarray(source[1].trajectory.observed)
-    np.testing.assert_allclose(np.asarray(buf.rewards)[:, :Q_FROM], obs / 94.37, rtol=2e-4)
+    np.testing.assert_allclose(np.asarray(buf.rewards)[:, :Q_FROM], obs / 100.0, rtol=1e-6)
     # After the target phase the source entries are still there, followed by the target's.
     np.testing.assert_array_equal(np.asarray(final.buffer.size), Q_FROM + Q_TO)
     np.testing.assert_array_equal(np.asarray(final.buffer.rewards)[:, :Q_FROM], np.asarray(src_buf.rewards))

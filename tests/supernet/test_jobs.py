@@ -188,3 +188,16 @@ def test_dry_run_counts_without_data_or_training(tmp_path):
     assert summary["arch_source"] == {"kind": "named", "name": "DARTS_V2"} and summary["reference"] is None
     assert (tmp_path / "arch.txt").read_text().strip() == summary["arch"]
     assert not (tmp_path / "checkpoints").exists() and not (tmp_path / "metrics.jsonl").exists()
+
+
+def test_cost_summary_never_prints_none():
+    """A reduced network the analytic counter does not cover: 'analytic n/a: why', not 'analytic None'."""
+    from l2nas_jax.supernet.evaluate_job import cost_summary
+
+    model = {"params": 1234567, "macs": 98_700_000}
+    covered = cost_summary({"analytic": {"params": 1234567, "macs": 98_700_000}, "model": model})
+    assert covered == "params 1,234,567 (analytic 1,234,567), MACs 98.70M"
+    uncovered = cost_summary({"analytic": {"params": None, "macs": None, "note": "covers C=16 only"},
+                              "model": model})
+    assert uncovered == "params 1,234,567 (analytic n/a: covers C=16 only), MACs 98.70M"
+    assert "None" not in cost_summary({"analytic": {"params": None}, "model": model})

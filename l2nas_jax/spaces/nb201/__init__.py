@@ -45,4 +45,5 @@ def space() -> Space:
         table_values=table_values, nets_module="l2nas_jax.spaces.nb201.nets",
         num_classes=10, image_size=32, net_kwargs=size_kwargs("nb201", "C", "N"),
         evaluation=evaluation.evaluation(),
+        reward_scale=100.0,  # accuracies in %
     )

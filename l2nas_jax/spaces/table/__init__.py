@@ -28,8 +28,14 @@ from l2nas_jax.spaces.table.codec import Grid, id_to_arch, make_codec
 from l2nas_jax.spaces.table.read import RawTable, read_table
 
 
-def table_space(data: TableData, name: str | None = None) -> Space:
-    """The :class:`Space` of a validated table (``table_values`` serves its columns; no networks)."""
+def table_space(data: TableData, name: str | None = None, reward_scale: float | None = None) -> Space:
+    """The :class:`Space` of a validated table (``table_values`` serves its columns; no networks).
+
+    ``reward_scale`` declares the search metric's fixed scale (e.g. 100 for accuracies in %); None:
+    methods that need one use the running maximum of what they observed (never the table's maximum).
+    """
+    if reward_scale is not None and not (np.isfinite(reward_scale) and reward_scale > 0):
+        raise ValueError(f"reward_scale must be a finite number > 0 (or None), got {reward_scale!r}")
     grid = data.grid
     codec = make_codec(grid, None if data.full else data.rows)
     costs: dict[str | None, tuple[np.ndarray, np.ndarray]] = {}
@@ -67,6 +73,7 @@ def table_space(data: TableData, name: str | None = None) -> Space:
         cost=cost, datasets=data.datasets,
         enumerate_archs=(lambda: id_to_arch(grid, jnp.arange(grid.size, dtype=jnp.int32))) if enumerable else None,
         table_values=table_values,
+        reward_scale=None if reward_scale is None else float(reward_scale),
     )
 
 
@@ -84,6 +91,7 @@ def load_table_space(
     key_sep: str | None = None,
     sep: str | None = None,
     name: str | None = None,
+    reward_scale: float | None = None,
 ) -> tuple[Space, TableData]:
     """Read ``path`` and build its search space (see :mod:`l2nas_jax.spaces.table.build` for the rules).
 
@@ -94,7 +102,8 @@ def load_table_space(
     decision; None: the first of ``, | - _ space / :`` found equally often in every key, else one
     character each).  ``cost_columns`` must be numeric in every row (budgets on them are checked
     strictly).  ``sep`` joins decision values in architecture strings.  ``name`` names the space
-    (default: the file's stem).  Every problem is one ValueError naming the file.
+    (default: the file's stem).  ``reward_scale``: see :func:`table_space`.  Every problem is one
+    ValueError naming the file.
     """
     raw = read_table(path, decisions=decisions, key_sep=key_sep)
     if raw.key_decisions:
@@ -102,7 +111,7 @@ def load_table_space(
     data = build_table(raw, search_metric=search_metric, report_metric=report_metric, decisions=decisions,
                        choices=choices, params_column=params_column, macs_column=macs_column,
                        cost_columns=cost_columns, datasets=datasets, sep=sep)
-    return table_space(data, name), data
+    return table_space(data, name, reward_scale), data
 
 
 def space() -> Space:
