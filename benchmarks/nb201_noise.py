@@ -63,6 +63,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--queries", type=int, default=1000, help="queries per run (default: 1000)")
     p.add_argument("--seed", type=int, default=1000, help="base seed (default 1000: not the seeds used for tuning)")
     p.add_argument("--budgets", default="50,100,200,500,1000", help="table budgets")
+    p.add_argument("--stem", default="nb201_noise", help="file stem of the results (default nb201_noise)")
     records.add_output_args(p, "nb201_noise")
     return p.parse_args(argv)
 
@@ -136,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     print(f"  noise {name} {ds} {protocol} {m}: " + " ".join(
                         f"@{b} {best[b].mean():.2f}" for b in budgets) + f" ({time.perf_counter() - t1:.0f} s)",
                         file=sys.stderr, flush=True)
-        plot = f"nb201_noise_{name}.png"
+        plot = f"{args.stem}_{name}.png"
         extra[plot] = regret_plot(curves, optimum, f"NB201, noise {name}: plain (dashed) vs denoised (solid)")
         sections.append(f"![regret, noise {name}]({plot})")
     headers = ["noise", "dataset", "protocol", "method", *[f"best @{b}" for b in budgets], f"regret @{budgets[-1]}"]
@@ -154,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "",
     ]
     record = records.Record(
-        stem="nb201_noise", command=command, seed=args.seed,
+        stem=args.stem, command=command, seed=args.seed,
         config={"num_seeds": args.seeds, "queries": args.queries, "methods": list(methods), "budgets": budgets,
                 "noise": [f"{m}:{s:g}" for m, s in noises], "datasets": datasets, "protocols": protocols,
                 "every": args.every},

@@ -3,7 +3,7 @@
 Runs :func:`l2nas_jax.experiments.compare.compare` per dataset, prints each table, and writes
 ``nb201_quality.md`` and ``.json`` (seed, method configs, versions, device, per-seed best
 accuracy at each budget) into ``--out``; ``--record`` also updates ``benchmarks/results/``.  Defaults: 20 seeds,
-1000 queries, methods l2nas, rea, random, reinforce.
+1000 queries, methods l2nas, rea, random, reinforce, ls (local search).
 
     python benchmarks/nb201_quality.py                       # full run
     python benchmarks/nb201_quality.py --seeds 4 --queries 200 --methods rea,random
@@ -29,7 +29,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated NB201 datasets (default: all)")
-    p.add_argument("--methods", default=",".join(DEFAULT_METHODS), help="comma-separated methods")
+    p.add_argument("--methods", default=",".join((*DEFAULT_METHODS, "ls")), help="comma-separated methods")
     p.add_argument("--seeds", type=int, default=20, help="runs per method and dataset (default: 20)")
     p.add_argument("--queries", type=int, default=1000, help="queries per run (default: 1000)")
     p.add_argument("--seed", type=int, default=0, help="base seed (default: 0)")

@@ -145,6 +145,9 @@ class SearchResult:
 
     def to_json(self) -> dict[str, Any]:
         out = self._base_json()
+        if "reevaluated" in self.metrics:  # queries spent re-measuring (wrappers.reevaluate)
+            for s, run in enumerate(out["runs"]):
+                run["reevaluations"] = int(np.asarray(self.metrics["reevaluated"])[s].sum())
         if self.constraint is not None:
             ok = self.incumbent_feasible
             out["constraint"] = {**self.constraint, "runs_with_feasible_incumbent": int(ok.sum()),

@@ -6,8 +6,8 @@ import argparse
 from typing import Any
 
 from l2nas_jax import methods
-from l2nas_jax.cli.common import (DATASETS, SPACES, CLIError, RunOutputs, method_overrides, parse_budgets,
-                                  prepare_out_dir, progress_bar)
+from l2nas_jax.cli.common import (DATASETS, SPACES, CLIError, RunOutputs, add_table_args, method_overrides,
+                                  parse_budgets, prepare_out_dir, progress_bar, table_kwargs)
 from l2nas_jax.experiments.compare import clip_budgets
 from l2nas_jax.experiments.transfer import (DEFAULT_TRANSFER_BUDGETS, FILES, SCRATCH, TRANSFER, TRANSFER_EPS_START,
                                             TRANSFER_REPLAY, check_budget, check_pair, run_source, transfer)
@@ -40,8 +40,11 @@ def add_transfer_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--budgets", default=",".join(map(str, DEFAULT_TRANSFER_BUDGETS)),
                    help="comma-separated target budgets of the table, clipped to --queries-to "
                         f"(default {','.join(map(str, DEFAULT_TRANSFER_BUDGETS))})")
-    p.add_argument("--table", default=None, help="NB201 table: .csv, .npz, or the official .pth (default: embedded)")
+    p.add_argument("--table", default=None,
+                   help="NB201 table: .csv, .npz, or the official .pth (default: embedded); with --space table, a "
+                        "table file of your own with both datasets' columns (e.g. --search-metric '{dataset}_acc')")
     p.add_argument("--noise-sigma", type=float, default=0.0, help="Gaussian noise (accuracy points) on the search metric")
+    add_table_args(p)
     p.add_argument("--config", default=None, help="JSON file of L2NAS config overrides (both phases)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one L2NAS config value")
     p.add_argument("--out", default="runs/transfer", help="output directory (default runs/transfer)")
@@ -65,8 +68,10 @@ def cmd_transfer(args: argparse.Namespace) -> int:
     budgets = clip_budgets(parse_budgets(args.budgets), q_to)
     config = methods.make_config("l2nas", method_overrides("l2nas", args.config, args.set))
     try:
-        env_from = build_env(args.space, args.from_dataset, table=args.table, noise_sigma=args.noise_sigma)
-        env_to = build_env(args.space, args.to_dataset, table=args.table, noise_sigma=args.noise_sigma)
+        env_from = build_env(args.space, args.from_dataset, table=args.table, noise_sigma=args.noise_sigma,
+                             **table_kwargs(args))
+        env_to = build_env(args.space, args.to_dataset, table=args.table, noise_sigma=args.noise_sigma,
+                           **table_kwargs(args))
     except OSError as e:
         raise CLIError(f"cannot load the table: {e}") from None
     check_pair(env_from, env_to)

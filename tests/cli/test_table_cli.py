@@ -127,3 +127,22 @@ def test_impossible_budget_and_misplaced_options(table, tmp_path, capsys):
     assert "only apply to --space table" in capsys.readouterr().err
     assert main(["search", "--space", "table", "--out", str(tmp_path / "z")]) == 2
     assert "--table FILE and --search-metric COLUMN" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_transfer_between_two_datasets_of_one_table(tmp_path, capsys):
+    rows = [{**{k: r[k] for k in ("a", "b", "c")}, "d1_acc": r["valid"], "d2_acc": round(100 - r["valid"], 3)}
+            for r in _rows()]  # two datasets whose rankings are reversed
+    path = _write(tmp_path / "two.csv", rows)
+    out = tmp_path / "tr"
+    rc = main(["transfer", "--space", "table", "--table", path, "--search-metric", "{dataset}_acc",
+               "--from", "d1", "--to", "d2", "--queries-from", "16", "--queries-to", "8", "--seeds", "2",
+               "--budgets", "4,8", "--no-progress", "--out", str(out), *TINY])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    data = json.loads((out / "transfer.json").read_text())
+    assert data["from"] == "d1" and data["to"] == "d2"
+    assert max(r["d2_acc"] for r in rows) == pytest.approx(data["optimum"], abs=1e-3)
+    rc = main(["transfer", "--space", "table", "--table", path, "--search-metric", "{dataset}_acc",
+               "--from", "d1", "--to", "d1", "--no-progress", "--out", str(tmp_path / "same")])
+    assert rc == 2 and "both 'd1'" in capsys.readouterr().err
