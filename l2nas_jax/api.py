@@ -22,7 +22,7 @@ from l2nas_jax.envs import make_env
 from l2nas_jax.envs.base import Environment
 from l2nas_jax.envs.constrained import ConstrainedEnv, constrain, constraint_summary, feasible_archs
 from l2nas_jax.results import SearchResult
-from l2nas_jax.runner import abstract_run, run_batched, seed_keys
+from l2nas_jax.runner import abstract_run, check_run_memory, run_batched, seed_keys
 from l2nas_jax.runspec import TABLE_SPACE, RunSpec, check_evaluator
 from l2nas_jax.searcher import Searcher
 from l2nas_jax.spaces import get_space
@@ -59,7 +59,8 @@ def build_env(
     dataset.  ``limits`` (``["COLUMN=VALUE", ...]``) budget named columns of a table.
 
     ``supernet`` (a ``train/supernet.py`` run directory) makes the trained supernet the
-    evaluator (:mod:`l2nas_jax.envs.supernet`; DARTS and OFA have no table).
+    evaluator (:mod:`l2nas_jax.envs.supernet`; DARTS and OFA have no table); ``dataset`` must then
+    be the one it was trained on, or ``""`` for that one.
     ``predictor`` (a file from :func:`l2nas_jax.envs.predictor.save_predictor`) replaces the
     evaluator by the fitted accuracy predictor; ``max_params``/``max_macs`` (budgets
     such as ``"0.6M"``, ``"600M"``) constrain the search (:mod:`l2nas_jax.envs.constrained`).
@@ -68,7 +69,7 @@ def build_env(
     """
     check_evaluator(table=table, noise_sigma=noise_sigma, predictor=predictor, supernet=supernet)
     if supernet is not None:
-        return constrain(_supernet_env(space, supernet, supernet_images, data_dir), max_params, max_macs,
+        return constrain(_supernet_env(space, dataset, supernet, supernet_images, data_dir), max_params, max_macs,
                          limits=limits)
     if space == TABLE_SPACE:
         dataset, table = _register_table(table, dataset, search_metric, report_metric, decisions, pareto_column)
@@ -97,11 +98,13 @@ def _register_table(table: Any, dataset: str, search_metric: str | None, report_
     return dataset, None
 
 
-def _supernet_env(space: str, run_dir: str | os.PathLike, images: int | None, data_dir: str | None) -> Environment:
-    """The supernet environment of a ``train/supernet.py`` run, checked against the requested space."""
+def _supernet_env(space: str, dataset: str | None, run_dir: str | os.PathLike, images: int | None,
+                  data_dir: str | None) -> Environment:
+    """The supernet environment of a ``train/supernet.py`` run, checked against the requested space and dataset
+    (``""``/None: the supernet's own)."""
     from l2nas_jax.envs.supernet import load_supernet_env
 
-    env = load_supernet_env(run_dir, max_images=images, data_dir=data_dir)
+    env = load_supernet_env(run_dir, max_images=images, data_dir=data_dir, dataset=dataset)
     if env.name != space:
         raise ValueError(f"{run_dir} holds a supernet trained on the {env.name} space, not {space}: "
                          f"pass --space {env.name}")
@@ -165,6 +168,7 @@ def run_spec(
     -- only the same run may -- and gives the same result as an uninterrupted run.
     """
     env = spec_env(spec) if env is None else env
+    check_memory(env, spec.method, spec.seeds, spec.queries, spec.config)
     searcher = make_searcher(spec, env)
     keys = seed_keys(spec.seed, spec.seeds)
     on_chunk, start = _checkpointing(spec, env, searcher, keys, checkpoint, resume)
@@ -180,6 +184,14 @@ def run_spec(
         summary["lambda_range"] = list(spec.lambda_range)
         result = dataclasses.replace(result, pareto=summary)
     return result
+
+
+def check_memory(env: Environment, method: str, seeds: int, queries: int, config: Any = None) -> None:
+    """Refuse, before compiling, a search too large for this machine's memory: every query's outputs and
+    L2NAS's replay buffer (:func:`l2nas_jax.runner.check_run_memory`; a one-line ValueError)."""
+    replay = (getattr(config, "buffer_size", 0) or queries) if method == "l2nas" else 0
+    check_run_memory(seeds, queries, int(np.prod(env.arch_shape)), replay_rows=replay,
+                     alpha_size=int(np.prod(env.alpha_shape)))
 
 
 def spec_env(spec: RunSpec) -> Environment:

@@ -9,6 +9,7 @@ are the same either way (tested bit for bit).
 from __future__ import annotations
 
 import functools
+import os
 import time
 from typing import Any, Callable
 
@@ -36,6 +37,46 @@ def seed_keys(seed: int, num_seeds: int) -> jax.Array:
 def check_queries(queries: int) -> int:
     """``queries`` as a positive ``int`` that fits the int32 query index of the compiled search."""
     return validate.positive_int("queries", queries, hi=MAX_QUERIES)
+
+
+#: 4-byte values kept per seed and query besides the architecture (observation, method metrics, trajectory).
+PER_QUERY_VALUES = 8
+
+
+def run_memory_bytes(seeds: int, queries: int, arch_size: int, *, replay_rows: int = 0, alpha_size: int = 0) -> int:
+    """A lower estimate of the memory a batched run needs: every query's outputs (the architecture and
+    :data:`PER_QUERY_VALUES` more) for every seed, plus ``replay_rows`` (action, reward) rows of
+    ``alpha_size + 1`` values per seed (L2NAS's replay buffer); all 4-byte values.  Pure arithmetic."""
+    outputs = int(seeds) * int(queries) * (int(arch_size) + PER_QUERY_VALUES)
+    replay = int(seeds) * int(replay_rows) * (int(alpha_size) + 1)
+    return 4 * (outputs + replay)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available now (Linux: MemAvailable, else free pages); None where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_run_memory(seeds: int, queries: int, arch_size: int, *, replay_rows: int = 0, alpha_size: int = 0,
+                     available: int | None = None) -> None:
+    """Refuse, before anything is compiled or allocated, a run whose :func:`run_memory_bytes` exceeds the
+    ``available`` memory (default: :func:`available_memory`; no check where that is unknown)."""
+    need = run_memory_bytes(seeds, queries, arch_size, replay_rows=replay_rows, alpha_size=alpha_size)
+    available = available_memory() if available is None else available
+    if available is not None and need > available:
+        raise ValueError(f"{seeds} seeds x {queries} queries need about {need / 2**30:,.1f} GiB of memory, more than "
+                         f"the {available / 2**30:,.1f} GiB available: pass fewer --seeds (run the rest with another "
+                         f"--seed) or fewer --queries")
 
 
 class BatchedRun:

@@ -33,7 +33,7 @@ def add_compare_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """``l2nas compare``: validate everything (and refuse a non-empty --out) before running; print; write."""
-    from l2nas_jax.api import build_env
+    from l2nas_jax.api import build_env, check_memory
     from l2nas_jax.runner import check_queries, progress_chunk
 
     names = check_methods(parse_list(args.methods, "method"))
@@ -46,6 +46,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
                         noise_model=args.noise_model, **table_kwargs(args))
     except OSError as e:
         raise CLIError(f"cannot load the table: {e}") from None
+    for name in names:  # each method's run on its own (run_method checks again); before --out is touched
+        check_memory(env, name, args.seeds, queries)
     out = prepare_out_dir(args.out, args.overwrite, FILES)
     bar, update = progress_bar(queries * len(names), f"{','.join(names)} {args.dataset} x{args.seeds}",
                                 not args.no_progress)

@@ -64,6 +64,7 @@ def add_search_args(s: argparse.ArgumentParser) -> None:
     s.add_argument("--supernet-images", type=int, default=2048, metavar="N",
                    help="held-out images per supernet evaluation (default 2048)")
     s.add_argument("--data-dir", default=None, help="tensorflow-datasets dir of the supernet's dataset (CIFAR)")
+    s.set_defaults(dataset=None)  # not given: cifar10, or with --supernet the supernet's own (see spec_from_args)
 
 
 def flag_defaults() -> dict[str, Any]:
@@ -77,8 +78,13 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
     """The RunSpec the flags describe; a bad value is one error line naming its flag."""
     from l2nas_jax.runspec import RunSpec
 
+    dataset = args.dataset
+    if dataset is None:  # --dataset left out: a supernet is searched on its own dataset (a given one must match)
+        from l2nas_jax.envs.supernet import read_supernet_meta
+
+        dataset = read_supernet_meta(args.supernet)["dataset"]["name"] if args.supernet else "cifar10"
     return RunSpec.create(
-        flag_label, space=args.space, dataset=args.dataset, method=args.method,
+        flag_label, space=args.space, dataset=dataset, method=args.method,
         config=method_overrides(args.method, args.config, args.set), queries=args.queries, seeds=args.seeds,
         seed=args.seed, table=args.table, supernet=args.supernet, supernet_images=args.supernet_images,
         data_dir=args.data_dir, predictor=args.predictor, noise_sigma=args.noise_sigma,
@@ -143,6 +149,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     resuming = args.resume is not None
     spec = resume_spec(args) if resuming else spec_from_args(args)
     env = api.spec_env(spec)
+    api.check_memory(env, spec.method, spec.seeds, spec.queries, spec.config)  # before --out is touched
     files = ("results.json", "best_so_far.png") + (("pareto.json", "pareto.png") if spec.pareto else ())
     out = Path(args.resume) if resuming else prepare_out_dir(args.out, args.overwrite, (RUN_FILE, *files))
     checkpoint = out / CHECKPOINT_FILE if spec.checkpoint_every else None

@@ -150,6 +150,19 @@ def make_supernet_env(
     )
 
 
+def read_supernet_meta(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """The ``supernet.json`` of a ``train/supernet.py`` run directory (space, net, dataset, train config, seed)."""
+    meta_path = Path(run_dir) / "supernet.json"
+    if not meta_path.is_file():
+        raise ValueError(f"{run_dir} is not a supernet run directory (no supernet.json; train one with train/supernet.py)")
+    try:
+        meta = json.loads(meta_path.read_text())
+        _ = meta["space"], meta["net"], meta["train_config"], meta["dataset"]["name"]  # the fields every use needs
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise ValueError(f"{meta_path} is malformed ({type(e).__name__}: {e})") from None
+    return meta
+
+
 def load_supernet_env(
     run_dir: str | os.PathLike,
     *,
@@ -157,22 +170,22 @@ def load_supernet_env(
     max_images: int | None = 2048,
     batch_size: int = 256,
     cost_kwargs: dict[str, Any] | None = None,
+    dataset: str | None = None,
 ) -> SupernetEnv:
     """The environment of a ``train/supernet.py`` run directory (its ``supernet.json`` + last checkpoint).
 
     Search split: the held-out training images the supernet never trained on.  Report split:
     the test set when the dataset has one (CIFAR via tfds), else the second half of the
     held-out images (the generated dataset), so the two metrics never share images.
+    ``dataset`` (None or ``""``: the supernet's own) is refused, before any data is loaded, when
+    the supernet was trained on another dataset.
     """
     run_dir = Path(run_dir)
-    meta_path = run_dir / "supernet.json"
-    if not meta_path.is_file():
-        raise ValueError(f"{run_dir} is not a supernet run directory (no supernet.json; train one with train/supernet.py)")
-    try:
-        meta = json.loads(meta_path.read_text())
-        space, net, ds, config = meta["space"], meta["net"], meta["dataset"], meta["train_config"]
-    except (json.JSONDecodeError, KeyError) as e:
-        raise ValueError(f"{meta_path} is malformed ({type(e).__name__}: {e})") from None
+    meta = read_supernet_meta(run_dir)
+    space, net, ds, config = meta["space"], meta["net"], meta["dataset"], meta["train_config"]
+    if dataset and dataset != ds["name"]:
+        raise ValueError(f"{run_dir} holds a supernet trained on {ds['name']}, not {dataset}: drop --dataset "
+                         f"(the supernet's own is used) or pass --dataset {ds['name']}")
     spec = get_space(space)
     if ds["name"] == "synthetic":
         dataset = data_lib.synthetic_dataset(seed=meta["seed"], n=ds["train"] + ds["heldout"],

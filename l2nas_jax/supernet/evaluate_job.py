@@ -239,7 +239,11 @@ def train_and_evaluate(job: EvaluateJob, *, log: Callable[[str], None] | None = 
     protocol, overrides = resolve_protocol(job)
     options = net_options(job, protocol)
     if job.dry_run:
-        return _dry_run(job, arch, arch_string, source, protocol, overrides, options)
+        result = _dry_run(job, arch, arch_string, source, protocol, overrides, options)
+        if jax.process_index() == 0:  # say what was done: a dry run is otherwise silent
+            log(f"dry run: {job.space}: {arch_string}\n  {cost_summary(result.summary['cost'])}; wrote "
+                f"{Path(job.out) / ARCH_FILE}, {Path(job.out) / RESULT_FILE} (no data loaded, nothing trained)")
+        return result
 
     out = Path(job.out)
     chief = jax.process_index() == 0

@@ -92,3 +92,45 @@ def test_budget_lists_are_positive_integers():
     for bad in ("10,0", "10,x", "-5", "1.5"):
         with pytest.raises(ValueError, match=r"^budgets must be positive comma-separated integers, got "):
             parse_budgets(bad)
+
+
+def _fake_supernet_dir(path):
+    """A supernet run directory's supernet.json only (the dataset is checked before anything is loaded)."""
+    path.mkdir()
+    (path / "supernet.json").write_text(json.dumps({
+        "space": "nb201", "net": {"channels": 4, "layers": 1, "num_classes": 4}, "seed": 0, "train_config": {},
+        "dataset": {"name": "synthetic", "num_classes": 4, "image_size": 8, "train": 192, "heldout": 64}}))
+    return path
+
+
+def test_supernet_search_refuses_another_dataset(tmp_path, capsys):
+    sn = _fake_supernet_dir(tmp_path / "sn")
+    rc = main(["search", "--supernet", str(sn), "--dataset", "cifar100", "--out", str(tmp_path / "o"),
+               "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.count("\n") == 0, err
+    assert f"{sn} holds a supernet trained on synthetic, not cifar100: drop --dataset" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_supernet_search_without_dataset_records_the_supernets(tmp_path):
+    from l2nas_jax.cli.main import build_parser
+    from l2nas_jax.cli.search import spec_from_args
+
+    sn = _fake_supernet_dir(tmp_path / "sn")
+    parse = build_parser().parse_args
+    assert spec_from_args(parse(["search", "--supernet", str(sn)])).dataset == "synthetic"  # not the default cifar10
+    assert spec_from_args(parse(["search"])).dataset == "cifar10"
+
+
+@pytest.mark.parametrize("command", ["search", "compare"])
+def test_search_too_large_for_memory_is_refused_before_running(tmp_path, capsys, monkeypatch, command):
+    from l2nas_jax import runner
+
+    monkeypatch.setattr(runner, "available_memory", lambda: 4 * 2**30)  # the same answer on every machine
+    rc = main([command, "--seeds", "100000", "--queries", "100000", "--out", str(tmp_path / "o"), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.count("\n") == 0, err
+    assert err.startswith("l2nas: error: 100000 seeds x 100000 queries need about ") and "more than the 4.0 GiB" in err
+    assert "pass fewer --seeds" in err and "fewer --queries" in err
+    assert not (tmp_path / "o").exists()  # refused before --out was touched (nothing compiled or allocated)

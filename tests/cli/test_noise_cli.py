@@ -11,7 +11,7 @@ from l2nas_jax.runspec import RunSpec
 @pytest.mark.slow
 def test_search_with_hetero_noise_and_reevaluation(tmp_path, capsys):
     out = tmp_path / "run"
-    rc = main(["search", "--method", "rea", "--queries", "40", "--seeds", "2", "--noise-sigma", "0.5",
+    rc = main(["search", "--method", "rea", "--queries", "80", "--seeds", "2", "--noise-sigma", "0.5",
                "--noise-model", "hetero", "--reevaluate", "4", "--out", str(out), "--no-progress"])
     assert rc == 0, capsys.readouterr().err
     spec = RunSpec.load(out / "run.json")
@@ -19,7 +19,7 @@ def test_search_with_hetero_noise_and_reevaluation(tmp_path, capsys):
     data = json.loads((out / "results.json").read_text())
     assert data["meta"]["incumbent"] == "denoised" and data["meta"]["reevaluate"] == 4
     assert "error / best error" in data["search_metric"]
-    assert all(run["reevaluations"] >= 5 for run in data["runs"])  # 40 queries, one in 4 from query 7 on
+    assert all(run["reevaluations"] >= 5 for run in data["runs"])  # 80 queries, one in 4 from query 50 on
 
 
 @pytest.mark.parametrize("args, message", [

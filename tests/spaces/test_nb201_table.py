@@ -135,6 +135,37 @@ def test_official_loader_without_package(tmp_path, monkeypatch):
         load_table(tmp_path / "NAS-Bench-201.pth")
 
 
+def test_official_loader_without_torch_names_it(tmp_path, monkeypatch):
+    """nas_201_api installed but PyTorch missing (the extra used to leave it out): the error says torch."""
+    pkg = tmp_path / "site" / "nas_201_api"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("import torch\n\n\nclass NASBench201API:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.delitem(sys.modules, "nas_201_api", raising=False)
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch fails, installed or not
+    with pytest.raises(ValueError, match=r"torch \(PyTorch\) is not installed\): pip install 'l2nas-jax\[nb201\]'"):
+        load_table(tmp_path / "NAS-Bench-201.pth")
+
+
+@pytest.mark.parametrize("loader", ["csv", "npz"])
+def test_fractional_accuracies_are_refused(tmp_path, table, loader):
+    """Accuracies in [0, 1] instead of %: every number would be silently 100x off."""
+    p = tmp_path / "frac.csv"
+    with open(p, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(("index", "arch", "cifar10_test"))
+        c10 = table.metric("cifar10", "test")
+        for i in range(len(table.ops)):
+            w.writerow((i, table.arch_string(i), f"{c10[i] / 100:.6f}"))
+    if loader == "npz":  # an .npz written without the check (as an older convert_csv.py could)
+        arrays = {"ops": table.ops.astype(np.uint8), "acc:cifar10:test": (c10 / 100).astype(np.float32)}
+        p = tmp_path / "frac.npz"
+        np.savez_compressed(p, **arrays)
+    with pytest.raises(ValueError, match=r"cifar10/test accuracies look like fractions in \[0, 1\]; NB201 tables "
+                                         r"are in % \(multiply by 100\)"):
+        load_table(p)
+
+
 def test_env_evaluate_is_a_table_lookup(table):
     env = make_env("nb201", dataset="imagenet16-120")
     idx = np.random.default_rng(0).integers(0, codec.NUM_ARCHS, 200)

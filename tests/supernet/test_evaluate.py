@@ -304,3 +304,13 @@ def test_option_errors():
         train_and_evaluate(_job(*DARTS_TINY, "--image-size", "8", "--out", "/nonexistent/never_written"))
     with pytest.raises(ValueError, match="would blank"):  # DARTS' cutout 16 on 8 px images
         train_and_evaluate(_job(*DARTS_TINY, "--image-size", "8", "--no-auxiliary", "--out", "/nonexistent/x"))
+
+
+def test_dry_run_says_what_it_did(tmp_path, capsys):
+    """A dry run prints the architecture, its counts and the two files it wrote (it used to print nothing)."""
+    out = tmp_path / "dry"
+    assert ev.main(["--space", "nb201", "--genotype", NB201_BEST, "--dry-run", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith(f"dry run: nb201: {NB201_BEST}\n  params ") and "nothing trained" in err
+    assert f"wrote {out / 'arch.txt'}, {out / 'evaluate.json'}" in err
+    assert sorted(p.name for p in out.iterdir()) == ["arch.txt", "evaluate.json"]  # no data, no checkpoints

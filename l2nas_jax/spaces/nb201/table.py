@@ -109,6 +109,9 @@ def _validate(ops: np.ndarray, acc: Mapping[tuple[str, str], np.ndarray], source
             raise ValueError(f"NB201 table {source}: non-finite {d}/{s} accuracy at index {bad}")
         if v.min() < 0 or v.max() > 100:
             raise ValueError(f"NB201 table {source}: {d}/{s} accuracies must be percentages in [0, 100]")
+        if v.max() <= 1.0:  # every cell at most 1%: a table of fractions, 100x off if accepted
+            raise ValueError(f"NB201 table {source}: {d}/{s} accuracies look like fractions in [0, 1]; "
+                             f"NB201 tables are in % (multiply by 100)")
 
 
 def _ops_of(code: int) -> np.ndarray:
@@ -214,10 +217,12 @@ def load_official(path: str | os.PathLike, *, hp: str = "200") -> NB201Table:
     the ``cifar10-valid`` split, test from ``cifar10``), averaged over training seeds.
     """
     try:
-        from nas_201_api import NASBench201API  # type: ignore
-    except ImportError:
+        from nas_201_api import NASBench201API  # type: ignore  # imports torch: the .pth file is a PyTorch pickle
+    except ImportError as e:
+        missing = "torch (PyTorch)" if (e.name or "").split(".")[0] == "torch" else "nas_201_api"
         raise ValueError(
-            "loading the official NAS-Bench-201 file needs the optional package: pip install 'l2nas-jax[nb201]'"
+            f"loading the official NAS-Bench-201 file needs nas-bench-201 and PyTorch ({missing} is not installed): "
+            f"pip install 'l2nas-jax[nb201]' (installs both)"
         ) from None
     if not Path(path).exists():
         raise ValueError(f"official NAS-Bench-201 file not found: {path}")
