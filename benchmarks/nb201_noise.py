@@ -160,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "noise": [f"{m}:{s:g}" for m, s in noises], "datasets": datasets, "protocols": protocols,
                 "every": args.every},
         data={"best_report_per_seed": data},
-        markdown="\n".join(header) + markdown_table(headers, rows) + "\n\n" + "\n\n".join(sections) + "\n",
+        markdown="\n".join(header) + "\n" + markdown_table(headers, rows) + "\n\n" + "\n\n".join(sections) + "\n",
         extra=extra)
     records.save(record, args, RESULTS)
     return 0

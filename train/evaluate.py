@@ -20,6 +20,8 @@ Examples::
         --epochs 2 --batch-size 16 --fast-compile --out /tmp/darts_demo
     # continue a killed run from its last checkpoint (same seed => same final weights)
     python train/evaluate.py ... --out runs/eval_v2 --resume
+    # an --out holding an earlier run (a dry run too) is refused; --overwrite removes that run's files first
+    python train/evaluate.py --space darts --genotype DARTS_V1 --dry-run --out /tmp/v2 --overwrite
 
 ``--genotype`` accepts: the architecture string of the space (DARTS ``Genotype(normal=[...], ...)``,
 NB201 ``|op~0|+|...|``, OFA ``r224 d=... | k3e4 ...`` or OFA's JSON ``{"ks", "e", "d", "r"}``), a
@@ -115,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--max-steps", type=int, default=None,
                    help="stop after this global step without finishing (time-boxed run / kill simulation)")
     r.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    r.add_argument("--overwrite", action="store_true",
+                   help="--out holds an earlier run: remove its files first (default: refuse; other files are kept)")
     r.add_argument("--checkpoint-every", type=int, default=1, help="epochs between checkpoints (default 1)")
     r.add_argument("--keep-checkpoints", type=int, default=3)
     r.add_argument("--eval-every", type=int, default=1, help="epochs between test/held-out evaluations (0 = end only)")

@@ -12,6 +12,7 @@ Examples::
         --image-size 8 --batch-size 16 --fast-compile --out /tmp/nb201_demo
     # continue a killed run from its last checkpoint (same seed => same final weights)
     python train/supernet.py ... --out runs/darts_c10 --resume
+    # an --out holding an earlier run is refused; --overwrite removes that run's files first
 
 Multi-host (jax.distributed): start the same command on every host with --distributed and, unless
 the cluster is auto-detected (TPU pods, SLURM, Open MPI), --coordinator HOST:PORT
@@ -52,12 +53,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--momentum", type=float, default=0.9)
     p.add_argument("--weight-decay", type=float, default=3e-4)
     p.add_argument("--grad-clip", type=float, default=5.0)
-    p.add_argument("--cutout", type=int, default=16, help="cutout size, 0 = off (default 16)")
+    p.add_argument("--cutout", type=int, default=None,
+                   help="cutout size, 0 = off (default: half the image, 16 on 32 px CIFAR; off below 16 px images)")
     p.add_argument("--channels", type=int, default=None, help="initial channels (NB201/DARTS C; default: the net's)")
     p.add_argument("--layers", type=int, default=None, help="cells per stage (NB201 N) / total cells (DARTS)")
     p.add_argument("--checkpoint-every", type=int, default=1, help="epochs between checkpoints (default 1)")
     p.add_argument("--keep-checkpoints", type=int, default=3)
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    p.add_argument("--overwrite", action="store_true",
+                   help="--out holds an earlier run: remove its files first (default: refuse; other files are kept)")
     p.add_argument("--data-dir", default=None, help="tensorflow-datasets data dir holding the prepared dataset")
     p.add_argument("--heldout", type=int, default=5000, help="train images held out for search rewards (tfds)")
     p.add_argument("--synthetic-size", type=int, default=1024, help="examples in the generated dataset")

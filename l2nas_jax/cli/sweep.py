@@ -45,7 +45,7 @@ def add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from l2nas_jax.api import build_env
+    from l2nas_jax.api import build_env, check_memory
 
     grid = parse_grid(args.grid)
     if not grid:
@@ -57,8 +57,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise CLIError("--reevaluate is not supported by sweep (use compare or search)")
     env = build_env(args.space, args.dataset, table=args.table, noise_sigma=args.noise_sigma,
                     noise_model=args.noise_model, **table_kwargs(args))
-    out = prepare_out_dir(args.out, args.overwrite, FILES)
     n_points = int(np.prod([len(v) for v in grid.values()]))
+    check_memory(env, "l2nas", args.seeds * n_points, args.queries)  # every grid point's seeds run at once
+    out = prepare_out_dir(args.out, args.overwrite, FILES)
     print(f"sweeping {n_points} grid point(s) x {args.seeds} seeds x {args.queries} queries", flush=True)
     with RunOutputs(out) as outputs:
         result = sweep(env, grid, queries=args.queries, seeds=args.seeds, seed=args.seed, budgets=budgets,

@@ -56,7 +56,7 @@ def add_transfer_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def cmd_transfer(args: argparse.Namespace) -> int:
     """``l2nas transfer``: validate everything (and refuse a non-empty --out) before running; print; write."""
-    from l2nas_jax.api import build_env
+    from l2nas_jax.api import build_env, check_memory
     from l2nas_jax.runner import progress_chunk
 
     q_from = check_budget("--queries-from", args.queries_from)
@@ -75,6 +75,8 @@ def cmd_transfer(args: argparse.Namespace) -> int:
     except OSError as e:
         raise CLIError(f"cannot load the table: {e}") from None
     check_pair(env_from, env_to)
+    # the source phase, then each target variant; a carried replay buffer holds both phases' samples
+    check_memory(env_to, "l2nas", args.seeds, q_from + q_to)
     out = prepare_out_dir(args.out, args.overwrite, FILES)
     phases = ["source", SCRATCH, TRANSFER] + ([TRANSFER_REPLAY] if args.carry_replay else [])
     offsets = {ph: (0 if i == 0 else q_from + (i - 1) * q_to) for i, ph in enumerate(phases)}

@@ -4,7 +4,8 @@ Submodules: :mod:`data` (CIFAR via tfds, generated data, augmentation), :mod:`tr
 (TrainConfig, TrainState, make_train_step, evaluate_accuracy, fit), :mod:`sharding` (mesh +
 data-parallel jit; multi-host notes), :mod:`ckpt` (orbax checkpoints), :mod:`state`
 (TrainState), :mod:`fixed_net` (the fixed network of a found architecture, built and counted),
-:mod:`genotype` (where that architecture comes from), and the jobs behind the ``train/``
+:mod:`genotype` (where that architecture comes from), :mod:`outdir` (an earlier run in ``--out``
+is refused unless resumed or overwritten), and the jobs behind the ``train/``
 scripts: :mod:`supernet_job` (``SupernetJob`` -> ``train_supernet``) and :mod:`evaluate_job`
 (``EvaluateJob`` -> ``train_and_evaluate``). Space knowledge (networks, sampling, training
 protocols) comes from :mod:`l2nas_jax.spaces`.

@@ -238,6 +238,26 @@ def cutout(key: jax.Array, images: jax.Array, size: int) -> jax.Array:
     return jnp.where(mask[..., None], 0.0, images)
 
 
+#: Below this image size the default cutout is off: half of a tiny image carries too little of it.
+MIN_CUTOUT_IMAGE_SIZE = 16
+
+
+def default_cutout(image_size: int) -> int:
+    """The default cutout square for ``image_size`` px images: half the image (DARTS' 16 on 32 px
+    CIFAR), 0 = off below :data:`MIN_CUTOUT_IMAGE_SIZE` px (a fixed 16 px square would blank every
+    8 px image of a CPU demo, leaving nothing to learn)."""
+    if image_size < 1:
+        raise ValueError(f"image size must be positive, got {image_size}")
+    return 0 if image_size < MIN_CUTOUT_IMAGE_SIZE else image_size // 2
+
+
+def check_cutout(cutout: int, image_size: int) -> None:
+    """Refuse a cutout square that would blank (nearly) every ``image_size`` px image (one-line ValueError)."""
+    if cutout >= image_size:
+        raise ValueError(f"--cutout {cutout} would blank (nearly) every {image_size} px image; "
+                         f"pass a smaller --cutout (0 = off)")
+
+
 def augment(
     key: jax.Array, images: jax.Array, *, crop_flip: bool = True, crop_padding: int = 4, cutout_size: int = 0
 ) -> jax.Array:

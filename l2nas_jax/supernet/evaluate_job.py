@@ -18,7 +18,8 @@ protocol) and the test split is reported; ``heldout=N`` keeps N training images 
 Writes to ``out``: metrics.jsonl, checkpoints/, run.json (what a resume must match), arch.txt
 (the canonical architecture string) and evaluate.json (space, arch, where it came from,
 params/MACs from the analytic counter AND from the instantiated network, the protocol and train
-config, seed, final accuracies, provenance).
+config, seed, final accuracies, provenance). An ``out`` that holds an earlier run (a dry run
+too) is refused unless ``resume`` continues it or ``overwrite`` replaces it (:mod:`.outdir`).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from l2nas_jax.core import io
 from l2nas_jax.core.provenance import provenance
 from l2nas_jax.spaces import space_names
 from l2nas_jax.spaces.base import NetOptions, TrainProtocol
-from l2nas_jax.supernet import data, train
+from l2nas_jax.supernet import data, outdir, train
 from l2nas_jax.supernet.fixed_net import as_space, build_fixed_network, costs, evaluation_of
 from l2nas_jax.supernet.genotype import resolve_genotype
 
@@ -111,6 +112,7 @@ class EvaluateJob:
     eval_every: int = 1  # epochs between test/held-out evaluations (0 = end only)
     eval_batch_size: int = 256
     dry_run: bool = False  # resolve, count, write arch.txt + evaluate.json; no data, no training
+    overwrite: bool = False  # replace an earlier run's files in out (refused otherwise, unless resume)
     progress: bool = True  # progress bars
     fast_compile: bool = False  # CPU: compile ~10x faster, run slower
     command: str | None = None  # the command line, recorded in evaluate.json
@@ -198,7 +200,7 @@ def _protocol_record(protocol: TrainProtocol, overrides: Mapping[str, Any]) -> d
 
 
 def _dry_run(job: EvaluateJob, arch: Any, arch_string: str, source: Mapping[str, Any], protocol: TrainProtocol,
-             overrides: Mapping[str, Any], options: NetOptions) -> EvaluateResult:
+             overrides: Mapping[str, Any], options: NetOptions, replaced: list[Path]) -> EvaluateResult:
     """Resolve and count only: no data, no training."""
     num_classes = 100 if job.dataset == "cifar100" else 10
     image_size = job.image_size if job.dataset == "synthetic" else 32
@@ -208,6 +210,7 @@ def _dry_run(job: EvaluateJob, arch: Any, arch_string: str, source: Mapping[str,
                "protocol": _protocol_record(protocol, overrides),
                "reference": evaluation_of(job.space).reference(arch, job.dataset, net_cfg),
                "dry_run": True, "command": job.command, "provenance": provenance()}
+    outdir.replace_earlier_run(replaced)
     if jax.process_index() == 0:
         out = Path(job.out)
         io.write_text(out / ARCH_FILE, arch_string + "\n")
@@ -238,8 +241,10 @@ def train_and_evaluate(job: EvaluateJob, *, log: Callable[[str], None] | None = 
     arch, arch_string, source = resolve_genotype(job.space, job.genotype)
     protocol, overrides = resolve_protocol(job)
     options = net_options(job, protocol)
+    # an earlier run in out: refused unless --resume (training) or --overwrite (removed below, once valid)
+    replaced = outdir.check_out_dir(job.out, resume=job.resume, overwrite=job.overwrite, can_resume=not job.dry_run)
     if job.dry_run:
-        result = _dry_run(job, arch, arch_string, source, protocol, overrides, options)
+        result = _dry_run(job, arch, arch_string, source, protocol, overrides, options, replaced)
         if jax.process_index() == 0:  # say what was done: a dry run is otherwise silent
             log(f"dry run: {job.space}: {arch_string}\n  {cost_summary(result.summary['cost'])}; wrote "
                 f"{Path(job.out) / ARCH_FILE}, {Path(job.out) / RESULT_FILE} (no data loaded, nothing trained)")
@@ -247,13 +252,9 @@ def train_and_evaluate(job: EvaluateJob, *, log: Callable[[str], None] | None = 
 
     out = Path(job.out)
     chief = jax.process_index() == 0
-    if not job.resume and (out / "checkpoints").exists() and any((out / "checkpoints").iterdir()):
-        raise ValueError(f"{out} already holds checkpoints; pass --resume to continue that run or choose a new --out")
     dataset = load_data(job)
     evaluation.check_image_size(evaluation.plan(arch, options, dataset.num_classes).config, dataset.image_size)
-    if protocol.cutout >= dataset.image_size:
-        raise ValueError(f"--cutout {protocol.cutout} would blank (nearly) every {dataset.image_size} px image; "
-                         f"pass a smaller --cutout (0 = off)")
+    data.check_cutout(protocol.cutout, dataset.image_size)
     config = train_config(job, protocol)
     spe = data.steps_per_epoch(len(dataset.train_labels), config.batch_size)
     model, net_cfg = build_fixed_network(job.space, arch, num_classes=dataset.num_classes, options=options,
@@ -262,6 +263,7 @@ def train_and_evaluate(job: EvaluateJob, *, log: Callable[[str], None] | None = 
     run_info = {"space": job.space, "arch": arch_string, "net": net_cfg, "train_config": config.to_dict(),
                 "dataset": dataset.summary()}
     check_run_file(out, run_info, job.resume)
+    outdir.replace_earlier_run(replaced)
     if chief:
         io.write_json(out / RUN_FILE, run_info)
         io.write_text(out / ARCH_FILE, arch_string + "\n")

@@ -6,7 +6,10 @@ that path; the path is an input of one compiled, data-parallel step
 :func:`train_supernet` runs it and writes, under ``out``: metrics.jsonl (one record per epoch:
 loss, accuracy, lr, images/s, held-out accuracy of a few fixed random archs), checkpoints/
 (orbax, last few kept) and supernet.json (space, net config, dataset, train config, seed, final
-metrics, provenance), which ``l2nas search --supernet`` reads. Usable from a notebook::
+metrics, provenance), which ``l2nas search --supernet`` reads; an ``out`` holding an earlier run
+is refused unless ``resume`` continues it or ``overwrite`` replaces it (:mod:`.outdir`). The
+default cutout is half the image (DARTS' 16 px on 32 px CIFAR), off below 16 px images
+(:func:`~l2nas_jax.supernet.data.default_cutout`). Usable from a notebook::
 
     job = SupernetJob(space="nb201", epochs=2, out="/tmp/sn", dataset="synthetic", channels=4, layers=1,
                       image_size=8, batch_size=16, fast_compile=True)
@@ -26,7 +29,7 @@ from l2nas_jax.core import io
 from l2nas_jax.core.provenance import provenance
 from l2nas_jax.spaces import check_space, get_space
 from l2nas_jax.spaces.base import Space
-from l2nas_jax.supernet import data, train
+from l2nas_jax.supernet import data, outdir, train
 
 SUMMARY_FILE = "supernet.json"
 _EVAL_ARCHS_SALT = 0x7E57  # folded into the seed: the fixed random archs of the per-epoch evaluation
@@ -46,7 +49,7 @@ class SupernetJob:
     momentum: float = 0.9
     weight_decay: float = 3e-4
     grad_clip: float = 5.0  # global-norm clip, 0 = off
-    cutout: int = 16  # cutout size, 0 = off
+    cutout: int | None = None  # cutout size, 0 = off; None: data.default_cutout (16 on 32 px CIFAR, 0 below 16 px)
     channels: int | None = None  # initial channels (NB201/DARTS C; None: the net's default)
     layers: int | None = None  # cells per stage (NB201 N) / total cells (DARTS)
     checkpoint_every: int = 1  # epochs between checkpoints (0 = final only)
@@ -63,6 +66,7 @@ class SupernetJob:
     max_steps: int | None = None  # stop after this global step without finishing
     progress: bool = True  # progress bars
     fast_compile: bool = False  # CPU: compile ~10x faster, run slower
+    overwrite: bool = False  # replace an earlier run's files in out (refused otherwise, unless resume)
     command: str | None = None  # the command line, recorded in supernet.json
 
     def __post_init__(self) -> None:
@@ -79,12 +83,22 @@ class SupernetJob:
             v = getattr(self, name)
             if v is not None and v < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be positive, got {v}")
+        if self.cutout is not None and self.cutout < 0:
+            raise ValueError(f"--cutout must be >= 0 (0 = off), got {self.cutout}")
+
+    def data_image_size(self) -> int:
+        """The size of the job's images: ``image_size`` for the generated set, 32 px for CIFAR."""
+        return self.image_size if self.dataset == "synthetic" else 32
+
+    def resolved_cutout(self) -> int:
+        """The cutout size trained with: ``cutout``, or by default half the image (0 below 16 px images)."""
+        return data.default_cutout(self.data_image_size()) if self.cutout is None else self.cutout
 
     def train_config(self) -> train.TrainConfig:
         """The optimiser / augmentation / checkpoint settings of this job."""
         return train.TrainConfig(
             lr=self.lr, lr_min=self.lr_min, momentum=self.momentum, weight_decay=self.weight_decay,
-            epochs=self.epochs, batch_size=self.batch_size, grad_clip=self.grad_clip, cutout=self.cutout,
+            epochs=self.epochs, batch_size=self.batch_size, grad_clip=self.grad_clip, cutout=self.resolved_cutout(),
             seed=self.seed, checkpoint_every=self.checkpoint_every, keep_checkpoints=self.keep_checkpoints,
         )
 
@@ -119,17 +133,18 @@ def heldout_eval_fn(job: SupernetJob, space: Space, model: Any,
 def train_supernet(job: SupernetJob) -> train.FitResult:
     """Train as ``job`` says, write supernet.json (process 0); return the :class:`~l2nas_jax.supernet.train.FitResult`."""
     out = Path(job.out)
-    if not job.resume and (out / "checkpoints").exists() and any((out / "checkpoints").iterdir()):
-        raise ValueError(f"{out} already holds checkpoints; pass --resume to continue that run or choose a new --out")
+    replaced = outdir.check_out_dir(out, resume=job.resume, overwrite=job.overwrite)
     space = get_space(job.space)
     if space.nets_module is None:
         raise ValueError(f"the {job.space} space has no networks, so no supernet to train (a table-only space)")
     dataset = load_data(job)
+    data.check_cutout(job.resolved_cutout(), dataset.image_size)
     net_kw = {"channels": job.channels, "layers": job.layers, "num_classes": dataset.num_classes}
     model = space.supernet(**net_kw)
     config = job.train_config()
     meta = {"space": job.space, "net": {k: v for k, v in net_kw.items() if v is not None},
             "dataset": dataset.summary()}
+    outdir.replace_earlier_run(replaced)  # --overwrite, now that the job's settings are known to be valid
     result = train.fit(model, dataset, config, arch_fn=space.random_arch, out_dir=out, resume=job.resume,
                        stop_after_steps=job.max_steps, progress=job.progress,
                        eval_fn=heldout_eval_fn(job, space, model, dataset), metadata=meta,

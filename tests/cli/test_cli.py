@@ -123,14 +123,17 @@ def test_supernet_search_without_dataset_records_the_supernets(tmp_path):
     assert spec_from_args(parse(["search"])).dataset == "cifar10"
 
 
-@pytest.mark.parametrize("command", ["search", "compare"])
+@pytest.mark.parametrize("command", ["search", "compare", "sweep", "transfer"])
 def test_search_too_large_for_memory_is_refused_before_running(tmp_path, capsys, monkeypatch, command):
     from l2nas_jax import runner
 
     monkeypatch.setattr(runner, "available_memory", lambda: 4 * 2**30)  # the same answer on every machine
-    rc = main([command, "--seeds", "100000", "--queries", "100000", "--out", str(tmp_path / "o"), "--no-progress"])
+    extra = {"sweep": ["--grid", "tau=0.8,0.9", "--queries", "100000"],
+             "transfer": ["--queries-from", "50000", "--queries-to", "50000"]}.get(command, ["--queries", "100000"])
+    rc = main([command, "--seeds", "100000", *extra, "--out", str(tmp_path / "o"), "--no-progress"])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and err.count("\n") == 0, err
-    assert err.startswith("l2nas: error: 100000 seeds x 100000 queries need about ") and "more than the 4.0 GiB" in err
+    seeds = 200000 if command == "sweep" else 100000  # a sweep runs every grid point's seeds at once
+    assert err.startswith(f"l2nas: error: {seeds} seeds x 100000 queries need about ") and "more than the 4.0 GiB" in err
     assert "pass fewer --seeds" in err and "fewer --queries" in err
     assert not (tmp_path / "o").exists()  # refused before --out was touched (nothing compiled or allocated)
