@@ -76,7 +76,12 @@ def build_env(
     if predictor is None and not get_space(space).has_table:
         raise ValueError(f"the {space} space has no benchmark table: search a trained supernet (--supernet DIR, "
                          f"from train/supernet.py) or a fitted accuracy predictor (--predictor FILE)")
-    env = make_env(space, dataset=dataset, table=table, noise_sigma=noise_sigma, noise_model=noise_model)
+    if predictor is not None and not get_space(space).has_table:  # DARTS/OFA: the predictor needs only the codec
+        from l2nas_jax.envs.space_env import SpaceEnv
+
+        env = SpaceEnv(space=get_space(space), dataset=dataset)
+    else:
+        env = make_env(space, dataset=dataset, table=table, noise_sigma=noise_sigma, noise_model=noise_model)
     if predictor is not None:
         from l2nas_jax.envs.predictor import predictor_env
 

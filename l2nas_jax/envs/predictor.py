@@ -262,7 +262,9 @@ def make_predictor_env(predictor: Predictor, inner: Any, metadata: dict[str, Any
     if tuple(predictor.input_shape) != tuple(inner.alpha_shape):
         raise ValueError(f"predictor input shape {tuple(predictor.input_shape)} does not match the {inner.name} "
                          f"encoding {tuple(inner.alpha_shape)}")
-    if hasattr(inner, "enumerate_archs"):
+    space = getattr(inner, "space", None)
+    enumerable = hasattr(inner, "enumerate_archs") and (space is None or space.enumerate_archs is not None)
+    if enumerable:
         best = jnp.max(_predict_all(predictor, inner))
     else:
         best = jnp.float32(meta.get("fit", {}).get("y_max", float(predictor.y_mean + 3 * predictor.y_std)))

@@ -151,3 +151,21 @@ def test_cli_searches_a_saved_predictor_with_a_budget(tmp_path, cifar10_env, fit
     assert data["report_metric"] == "predicted" and data["constraint"]["max_params_M"] == 0.6
     assert all(run["feasible"] for run in data["runs"])
     assert "prediction" in capsys.readouterr().err
+
+
+def test_a_predictor_fitted_on_darts_measurements_is_searched_from_the_cli(tmp_path, capsys):
+    """DARTS/OFA have no table: a predictor fitted on your own measurements is their evaluator."""
+    from l2nas_jax.spaces import get_space
+
+    space = get_space("darts")
+    archs = jax.vmap(space.random_arch)(jax.random.split(jax.random.key(0), 48))
+    acc = 80.0 + 10.0 * np.asarray(jax.vmap(space.encode)(archs))[:, :, 0].mean(1)  # a made-up measurement
+    pred, _ = fit_predictor(jax.vmap(space.encode)(archs), acc, jax.random.key(1), hidden=(16,), steps=50)
+    save_predictor(tmp_path / "darts.npz", pred, {"space": "darts", "dataset": "cifar10"})
+    rc = main(["search", "--space", "darts", "--predictor", str(tmp_path / "darts.npz"), "--method", "random",
+               "--queries", "12", "--seeds", "2", "--out", str(tmp_path / "run"), "--no-progress"])
+    assert rc == 0, capsys.readouterr().err
+    data = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert data["space"] == "darts" and data["search_metric"] == "predicted"
+    best = [run["best_report"] for run in data["runs"]]
+    assert all(70.0 < b < 100.0 for b in best)  # predictions of the fitted range, every number a prediction
