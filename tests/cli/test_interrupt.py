@@ -84,9 +84,24 @@ def _script() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "l2nas_jax.cli.main"]
 
 
+def _wait_for_exec(proc, marker: bytes, timeout: float = 20.0) -> None:
+    """Until the child runs the new program: a signal sent between fork and exec hits the forked copy of the
+    test process, whose handler only sets a flag that exec discards (seen under load: the search then ran on)."""
+    cmdline = Path(f"/proc/{proc.pid}/cmdline")
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and proc.poll() is None:
+        try:
+            if marker in cmdline.read_bytes():
+                return
+        except OSError:
+            return  # no /proc (not Linux): fall back to the plain delay
+        time.sleep(0.002)
+
+
 def _interrupt_after(args, seconds, **kwargs):
     proc = subprocess.Popen([*_script(), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             **kwargs)
+    _wait_for_exec(proc, args[-1].encode())  # the last argument (--out path): only in the child's command line
     time.sleep(seconds)
     proc.send_signal(signal.SIGINT)
     t0 = time.monotonic()
