@@ -16,14 +16,13 @@ from flax import struct
 from l2nas_jax.spaces import Space
 
 
-@struct.dataclass
-class SpaceEnv:
-    """The codec of ``space`` for ``dataset``; ``evaluate``/``report`` raise (wrap it in an evaluator)."""
+class SpaceCodec:
+    """Forward the evaluator-independent protocol (shapes, codec, sampling, strings) to ``self.space``.
 
-    space: Space = struct.field(pytree_node=False)
-    dataset: str = struct.field(pytree_node=False, default="")
-    search_split: str = struct.field(pytree_node=False, default="none")
-    report_split: str = struct.field(pytree_node=False, default="none")
+    Shared by every environment built directly on a :class:`Space` (tables, this codec-only one).
+    """
+
+    space: Space
 
     @property
     def name(self) -> str:
@@ -41,18 +40,6 @@ class SpaceEnv:
     def num_archs(self) -> int:
         return self.space.num_archs
 
-    @property
-    def enumerable(self) -> bool:
-        return self.space.enumerate_archs is not None
-
-    @property
-    def max_reward(self) -> jax.Array:
-        return jnp.float32(jnp.nan if self.space.reward_scale is None else self.space.reward_scale)
-
-    @property
-    def optimum(self) -> jax.Array:
-        return jnp.float32(jnp.nan)
-
     def discretize(self, alpha: chex.Array) -> chex.Array:
         return self.space.discretize(alpha)
 
@@ -66,7 +53,38 @@ class SpaceEnv:
         return self.space.random_arch(key)
 
     def mutate(self, key: chex.PRNGKey, arch: chex.Array) -> chex.Array:
+        """The space's mutation (NB201: one uniformly chosen edge to a different op, as in the paper's REA)."""
         return self.space.mutate(key, arch)
+
+    def enumerate_archs(self) -> jax.Array:
+        """Every architecture, row ``i`` having ``arch_id == i`` (exact constrained optima)."""
+        if self.space.enumerate_archs is None:
+            raise ValueError(f"the {self.name} space cannot be enumerated")
+        return self.space.enumerate_archs()
+
+    def arch_to_string(self, arch) -> str:
+        return self.space.to_string(np.asarray(arch))
+
+    def string_to_arch(self, s: str) -> np.ndarray:
+        return self.space.from_string(s)
+
+
+@struct.dataclass
+class SpaceEnv(SpaceCodec):
+    """The codec of ``space`` for ``dataset``; ``evaluate``/``report`` raise (wrap it in an evaluator)."""
+
+    space: Space = struct.field(pytree_node=False)
+    dataset: str = struct.field(pytree_node=False, default="")
+    search_split: str = struct.field(pytree_node=False, default="none")
+    report_split: str = struct.field(pytree_node=False, default="none")
+
+    @property
+    def max_reward(self) -> jax.Array:
+        return jnp.float32(jnp.nan if self.space.reward_scale is None else self.space.reward_scale)
+
+    @property
+    def optimum(self) -> jax.Array:
+        return jnp.float32(jnp.nan)
 
     def cost(self, arch: chex.Array) -> tuple[jax.Array, jax.Array]:
         """``(params_M, macs_M)`` of the derived network (the space's analytic counter, default sizes)."""
@@ -77,14 +95,3 @@ class SpaceEnv:
 
     def report(self, arch: chex.Array) -> chex.Array:
         raise ValueError(f"the {self.name} space has no evaluator of its own: wrap it in a predictor or a supernet")
-
-    def enumerate_archs(self) -> jax.Array:
-        if self.space.enumerate_archs is None:
-            raise ValueError(f"the {self.name} space cannot be enumerated")
-        return self.space.enumerate_archs()
-
-    def arch_to_string(self, arch) -> str:
-        return self.space.to_string(np.asarray(arch))
-
-    def string_to_arch(self, s: str) -> np.ndarray:
-        return self.space.from_string(s)

@@ -27,11 +27,12 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from l2nas_jax.envs.space_env import SpaceCodec
 from l2nas_jax.spaces import Space, get_space
 
 
 @struct.dataclass
-class TableEnv:
+class TableEnv(SpaceCodec):
     """Table environment; ``search_acc``/``report_acc`` are indexed by ``space.arch_id``.
 
     Build it with :func:`make_table_env`.  ``noise_sigma`` adds Gaussian noise (in
@@ -59,22 +60,6 @@ class TableEnv:
     noise_key: jax.Array | None = None  # a run's key: evaluations become a fixed function of the architecture
 
     @property
-    def name(self) -> str:
-        return self.space.name
-
-    @property
-    def alpha_shape(self) -> tuple[int, int]:
-        return self.space.alpha_shape
-
-    @property
-    def arch_shape(self) -> tuple[int, ...]:
-        return self.space.arch_shape
-
-    @property
-    def num_archs(self) -> int:
-        return self.space.num_archs
-
-    @property
     def max_reward(self) -> jax.Array:
         """The reward scale, fixed by the metric and never read from the table (NaN: none is declared).
 
@@ -92,12 +77,6 @@ class TableEnv:
     def discretize(self, alpha: chex.Array) -> chex.Array:
         chex.assert_shape(alpha, self.alpha_shape)
         return self.space.discretize(alpha)
-
-    def encode(self, arch: chex.Array) -> chex.Array:
-        return self.space.encode(arch)
-
-    def arch_id(self, arch: chex.Array) -> chex.Array:
-        return self.space.arch_id(arch)
 
     def evaluate(self, key: chex.PRNGKey, arch: chex.Array) -> chex.Array:
         """Search metric of ``arch`` (accuracy %), plus N(0, sigma^2) noise (per-seed tables: one run drawn by ``key``)."""
@@ -147,31 +126,12 @@ class TableEnv:
         """The value of column ``name`` (see :meth:`resolve_column`) for ``arch``."""
         return self.columns[self.resolve_column(name)][self.arch_id(arch)]
 
-    def random_arch(self, key: chex.PRNGKey) -> chex.Array:
-        return self.space.random_arch(key)
-
-    def mutate(self, key: chex.PRNGKey, arch: chex.Array) -> chex.Array:
-        """The space's mutation (NB201: one uniformly chosen edge to a different op, as in the paper's REA)."""
-        return self.space.mutate(key, arch)
-
     def cost(self, arch: chex.Array) -> tuple[jax.Array, jax.Array]:
         """``(params_M, macs_M)`` of the derived network on this dataset (a table's columns; NaN where it has none)."""
         if self.columns is None:
             return self.space.cost(arch, self.dataset)
         i = self.arch_id(arch)
         return tuple(self.columns[k][i] if k is not None else jnp.float32(jnp.nan) for k in self.cost_keys)
-
-    def enumerate_archs(self) -> jax.Array:
-        """Every architecture, row ``i`` having ``arch_id == i`` (exact constrained optima)."""
-        if self.space.enumerate_archs is None:
-            raise ValueError(f"the {self.name} space cannot be enumerated")
-        return self.space.enumerate_archs()
-
-    def arch_to_string(self, arch) -> str:
-        return self.space.to_string(np.asarray(arch))
-
-    def string_to_arch(self, s: str) -> np.ndarray:
-        return self.space.from_string(s)
 
 
 def make_table_env(
