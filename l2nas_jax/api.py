@@ -20,7 +20,9 @@ from l2nas_jax.checkpoint import load_checkpoint, read_info, save_checkpoint
 from l2nas_jax.core.provenance import provenance
 from l2nas_jax.envs import make_env
 from l2nas_jax.envs.base import Environment
+from l2nas_jax.envs import latency as latency_column
 from l2nas_jax.envs.constrained import ConstrainedEnv, constrain, constraint_summary, feasible_archs
+from l2nas_jax.envs.latency import parse_latency
 from l2nas_jax.results import SearchResult
 from l2nas_jax.runner import abstract_run, check_run_memory, run_batched, seed_keys
 from l2nas_jax.runspec import TABLE_SPACE, RunSpec, check_evaluator
@@ -50,6 +52,8 @@ def build_env(
     decisions: Sequence[str] | None = None,
     limits: Sequence[str] | None = None,
     pareto_column: str | None = None,
+    latency_model: str | os.PathLike | None = None,
+    max_latency: str | float | None = None,
 ) -> Environment:
     """The environment for a space/dataset (NB201: embedded table unless ``table`` is given).
 
@@ -66,13 +70,23 @@ def build_env(
     such as ``"0.6M"``, ``"600M"``) constrain the search (:mod:`l2nas_jax.envs.constrained`).
     ``noise_model`` ("gaussian" or "hetero") shapes the ``noise_sigma`` noise
     (:func:`l2nas_jax.envs.table.make_table_env`).
+
+    ``latency_model`` (a file from ``l2nas latency --model``) adds the modelled ``latency``
+    column (ms; :mod:`l2nas_jax.envs.latency`); ``max_latency`` (``"5ms"``) budgets it, and
+    ``pareto_column="latency"`` makes it the cost of the Pareto front.
     """
     check_evaluator(table=table, noise_sigma=noise_sigma, predictor=predictor, supernet=supernet)
+    limits = list(limits or ())
+    if max_latency is not None:
+        if latency_model is None:
+            raise ValueError("max_latency needs a latency model (latency_model=FILE, from l2nas latency --model)")
+        limits.append(f"{latency_column.COLUMN}={parse_latency(max_latency)!r}")
     if supernet is not None:
-        return constrain(_supernet_env(space, dataset, supernet, supernet_images, data_dir), max_params, max_macs,
-                         limits=limits)
+        env = _supernet_env(space, dataset, supernet, supernet_images, data_dir)
+        return constrain(_with_latency(env, latency_model, pareto_column), max_params, max_macs, limits=limits)
     if space == TABLE_SPACE:
-        dataset, table = _register_table(table, dataset, search_metric, report_metric, decisions, pareto_column)
+        table_pareto = None if pareto_column == latency_column.COLUMN and latency_model is not None else pareto_column
+        dataset, table = _register_table(table, dataset, search_metric, report_metric, decisions, table_pareto)
     if predictor is None and not get_space(space).has_table:
         raise ValueError(f"the {space} space has no benchmark table: search a trained supernet (--supernet DIR, "
                          f"from train/supernet.py) or a fitted accuracy predictor (--predictor FILE)")
@@ -86,7 +100,14 @@ def build_env(
         from l2nas_jax.envs.predictor import predictor_env
 
         env = predictor_env(predictor, env)
-    return constrain(env, max_params, max_macs, limits=limits)
+    return constrain(_with_latency(env, latency_model, pareto_column), max_params, max_macs, limits=limits)
+
+
+def _with_latency(env: Environment, latency_model: str | os.PathLike | None, pareto_column: str | None) -> Environment:
+    """``env`` with the modelled-latency column when a latency model is given (the Pareto cost if asked)."""
+    if latency_model is None:
+        return env
+    return latency_column.with_latency(env, latency_model, pareto=pareto_column == latency_column.COLUMN)
 
 
 def _register_table(table: Any, dataset: str, search_metric: str | None, report_metric: str | None,
@@ -191,6 +212,17 @@ def run_spec(
     return result
 
 
+def modelled_latency(env: Environment, archs: Sequence[str]) -> list[float]:
+    """The modelled latency (ms) of architecture strings on an environment with a latency model."""
+    if not hasattr(env, "latency"):
+        raise ValueError("this environment has no latency model (build it with latency_model=FILE)")
+    import jax
+    import jax.numpy as jnp
+
+    batch = jnp.asarray(np.stack([np.asarray(env.string_to_arch(a)) for a in archs]))
+    return [float(v) for v in np.asarray(jax.jit(jax.vmap(env.latency))(batch))]
+
+
 def check_memory(env: Environment, method: str, seeds: int, queries: int, config: Any = None) -> None:
     """Refuse, before compiling, a search too large for this machine's memory: every query's outputs and
     L2NAS's replay buffer (:func:`l2nas_jax.runner.check_run_memory`; a one-line ValueError)."""
@@ -206,7 +238,8 @@ def spec_env(spec: RunSpec) -> Environment:
                      predictor=spec.predictor,
                      supernet=spec.supernet, supernet_images=spec.supernet_images, data_dir=spec.data_dir,
                      search_metric=spec.search_metric, report_metric=spec.report_metric, decisions=spec.decisions,
-                     limits=spec.limits, pareto_column=spec.pareto_column)
+                     limits=spec.limits, pareto_column=spec.pareto_column, latency_model=spec.latency_model,
+                     max_latency=spec.max_latency)
 
 
 def env_run_spec(env: Environment, **run: Any) -> RunSpec:
@@ -217,7 +250,8 @@ def env_run_spec(env: Environment, **run: Any) -> RunSpec:
                    noise_sigma=float(getattr(env, "noise_sigma", 0.0)),
                    noise_model=getattr(env, "noise_model", "gaussian"),
                    predictor=getattr(env, "predictor_source", "") or None, max_params=max_params, max_macs=max_macs,
-                   limits=tuple(f"{n}={float(v)!r}" for n, v in getattr(env, "limits", ())), **run)
+                   limits=tuple(f"{n}={float(v)!r}" for n, v in getattr(env, "limits", ())),
+                   latency_model=getattr(env, "latency_source", None) or None, **run)
 
 
 def make_searcher(spec: RunSpec, env: Environment) -> Searcher:
@@ -253,6 +287,8 @@ def env_description(env: Environment) -> dict[str, Any]:
             out["limits"] = [[n, float(v)] for n, v in env.limits]
     if getattr(env, "predictor_source", None):
         out["predictor"] = env.predictor_source
+    if getattr(env, "latency_source", None):
+        out["latency_model"] = env.latency_source
     return json.loads(json.dumps(out))
 
 

@@ -25,6 +25,7 @@ from typing import Any, Callable, Mapping
 from l2nas_jax import methods, runner
 from l2nas_jax.core import io, validate
 from l2nas_jax.envs.constrained import parse_budget, parse_limits
+from l2nas_jax.envs.latency import COLUMN as LATENCY_COLUMN, parse_latency
 from l2nas_jax.envs.table import NOISE_MODELS
 from l2nas_jax.trajectory import INCUMBENT_RULES
 from l2nas_jax.spaces import check_space
@@ -83,6 +84,8 @@ class RunSpec:
     decisions: tuple[str, ...] | None = None  # table space: the decision columns (None: inferred)
     limits: tuple[str, ...] = ()  # budgets on named table columns, "COLUMN=VALUE" (envs.constrained.parse_limits)
     pareto_column: str | None = None  # table space: the cost column of the Pareto front (default: its MACs)
+    latency_model: str | None = None  # a fitted latency model file (l2nas latency): adds the "latency" column (ms)
+    max_latency: str | float | None = None  # a modelled-latency budget such as "5ms" (needs latency_model)
 
     def __post_init__(self) -> None:
         for name, value in normalize(field_values(self), field_label).items():
@@ -154,7 +157,8 @@ class RunSpec:
 FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(RunSpec))
 DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(RunSpec)}
 #: Fields added after a spec format was written, with the value that reproduces the older runs.
-LEGACY: dict[str, Any] = {"noise_model": "gaussian", "incumbent": "observed", "reevaluate": 0}
+LEGACY: dict[str, Any] = {"noise_model": "gaussian", "incumbent": "observed", "reevaluate": 0,
+                          "latency_model": None, "max_latency": None}
 
 
 def field_values(spec: RunSpec) -> dict[str, Any]:
@@ -201,7 +205,10 @@ def normalize(values: Mapping[str, Any], label: Label = field_label) -> dict[str
         "decisions": _decisions(L("decisions"), v["decisions"]),
         "limits": _limits(L("limits"), v["limits"]),
         "pareto_column": _optional(validate.string, L("pareto_column"), v["pareto_column"]),
+        "latency_model": _optional(validate.path, L("latency_model"), v["latency_model"]),
+        "max_latency": _max_latency(L("max_latency"), v["max_latency"]),
     }
+    check_latency_options(out, L)
     check_table_options(out, L)
     out["config"] = method_config(out["method"], v["config"])
     out["lambda_range"] = _lambda_range(L, out["pareto"], v["lambda_range"])
@@ -255,9 +262,31 @@ def _limits(name: str, value: Any) -> tuple[str, ...]:
     return tuple(str(v) for v in items)
 
 
+def _max_latency(name: str, value: Any) -> str | float | None:
+    """A latency budget as given (``"5ms"``, or milliseconds as a float), checked by ``parse_latency``."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        value = validate.positive_float(name, value)
+    parse_latency(value, name)
+    return value
+
+
+def check_latency_options(out: Mapping[str, Any], label: Label = field_label) -> None:
+    """A latency budget or a latency Pareto front needs a latency model; a budget does not mix with a front."""
+    wants = out["max_latency"] is not None or out["pareto_column"] == LATENCY_COLUMN
+    if wants and out["latency_model"] is None:
+        raise ValueError(f"a latency budget or front needs {label('latency_model')} FILE (fit one on this machine: "
+                         f"l2nas latency --space {out['space']} --out MEASUREMENTS --model FILE)")
+    if out["max_latency"] is not None and out["pareto"]:
+        raise ValueError(f"{label('pareto')} cannot be combined with {label('max_latency')}: the front already shows "
+                         "the best accuracy found at every cost")
+
+
 def check_table_options(out: Mapping[str, Any], label: Label = field_label) -> None:
     """The table-file options only apply to the ``table`` space (which needs them: checked when it is built)."""
-    given = [k for k in ("search_metric", "report_metric", "decisions", "pareto_column") if out[k] is not None]
+    given = [k for k in ("search_metric", "report_metric", "decisions", "pareto_column") if out[k] is not None
+             and not (k == "pareto_column" and out[k] == LATENCY_COLUMN and out["latency_model"] is not None)]
     if out["space"] != TABLE_SPACE and given:
         raise ValueError(f"{', '.join(label(k) for k in given)} only apply to {label('space')} {TABLE_SPACE} "
                          f"(a table file of your own)")

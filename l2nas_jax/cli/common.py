@@ -172,10 +172,10 @@ def flag_label(field: str) -> str:
     return _FLAGS.get(field, "--" + field.replace("_", "-"))
 
 
-def progress_bar(total: int, desc: str, enabled: bool):
+def progress_bar(total: int, desc: str, enabled: bool, unit: str = "query"):
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=total, desc=desc, unit="query", disable=not enabled, file=sys.stderr)
+    bar = tqdm(total=total, desc=desc, unit=unit, disable=not enabled, file=sys.stderr)
     last = [0]
 
     def update(done: int) -> None:

@@ -54,7 +54,14 @@ def add_search_args(s: argparse.ArgumentParser) -> None:
     s.add_argument("--pareto", nargs="?", const=True, default=False, metavar="COLUMN",
                    help="multi-objective: each seed trades accuracy against log2(MACs) with its own weight; "
                         "writes the accuracy-vs-MACs front of all queried architectures (pareto.json, pareto.png); "
-                        "with --space table, COLUMN names the cost column (default: the table's MACs)")
+                        "with --space table, COLUMN names the cost column (default: the table's MACs); "
+                        "'--pareto latency' with --latency-model: against the modelled latency")
+    s.add_argument("--latency-model", default=None, metavar="FILE",
+                   help="a latency model fitted on this machine (l2nas latency --model FILE): adds the 'latency' "
+                        "column (ms) for --max-latency, --max latency=V and --pareto latency")
+    s.add_argument("--max-latency", default=None, metavar="BUDGET",
+                   help="only architectures whose modelled latency is at most this (e.g. 5ms, 800us); the returned "
+                        "architectures are measured again after the search")
     s.add_argument("--predictor", default=None, metavar="FILE",
                    help="search a fitted accuracy predictor (l2nas_jax.envs.predictor.save_predictor) instead of "
                         "the space's evaluator")
@@ -92,7 +99,8 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
         max_macs=args.max_macs, pareto=bool(args.pareto), free_repeats=args.free_repeats,
         checkpoint_every=args.checkpoint_every, search_metric=args.search_metric, report_metric=args.report_metric,
         decisions=args.decisions, limits=tuple(args.limits),
-        pareto_column=args.pareto if isinstance(args.pareto, str) else None)
+        pareto_column=args.pareto if isinstance(args.pareto, str) else None, latency_model=args.latency_model,
+        max_latency=args.max_latency)
 
 
 def ignored_with_resume(args: argparse.Namespace) -> list[str]:
@@ -140,6 +148,34 @@ def print_notes(spec: RunSpec, env: Environment) -> None:
               file=sys.stderr)
 
 
+def latency_check(spec: RunSpec, env: Environment, result: Any) -> list[dict[str, Any]]:
+    """Measure the returned architectures as the latency model's measurements were made; print both figures."""
+    from l2nas_jax.api import modelled_latency
+    from l2nas_jax.latency.measure import recheck
+    from l2nas_jax.latency.model import load_model
+
+    archs = sorted({a for a in result.best_archs if a is not None})
+    if not archs:
+        return []
+    meta = load_model(spec.latency_model).meta
+    print(f"measuring the {len(archs)} returned architecture(s) on this machine ...", file=sys.stderr)
+    checks = recheck(_space(spec.space), archs, meta["measured_with"], modelled_latency(env, archs))
+    print("latency of the returned architectures (modelled / measured median [10-90%]):")
+    for c in checks:
+        print(f"  {c['modelled_ms']:8.3f} ms / {c['measured_ms']:8.3f} ms [{c['q10_ms']:.3f}-{c['q90_ms']:.3f}]  "
+              f"{c['arch']}")
+    if checks and not checks[0]["device_matches"]:
+        print(f"note: the latency model was fitted on {meta['measured_with'].get('device_kind')}, not on this "
+              f"machine; the measured figures are this machine's.", file=sys.stderr)
+    return checks
+
+
+def _space(name: str) -> Any:
+    from l2nas_jax.spaces import get_space
+
+    return get_space(name)
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     """``l2nas search``: build (or, resuming, read) the RunSpec, run it, print and write the results."""
     from l2nas_jax import api
@@ -171,6 +207,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         if spec.supernet:
             result.meta["supernet"] = spec.supernet
         print(result.table())
+        if spec.latency_model is not None:
+            result.meta["latency_check"] = latency_check(spec, env, result)
         result.save_json(out / files[0])
         plotting.save_curves_png({spec.method: result}, out / files[1])
         if spec.pareto:

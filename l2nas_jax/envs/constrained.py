@@ -304,8 +304,13 @@ class ConstrainedEnv(InnerDelegate):
         p, m = self.budgets()
         parts = ([f"params <= {format_budget(p)}"] if p is not None else []) + \
                 ([f"MACs <= {format_budget(m)}"] if m is not None else []) + \
-                [f"{n} <= {b:g}" for n, b in self.limits]
+                [f"{n} <= {b:g}{self._unit(n)}" for n, b in self.limits]
         return ", ".join(parts)
+
+    def _unit(self, name: str) -> str:
+        """`` ms`` for a column whose environment names a unit (the modelled latency), else ``''``."""
+        unit = getattr(self.inner, "column_unit", None)
+        return f" {unit(name)}" if unit is not None and unit(name) else ""
 
     # -- the inner table's columns (so constraints can be stacked) -----------------------------------
     @property

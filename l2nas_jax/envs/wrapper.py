@@ -16,7 +16,8 @@ import jax
 #: Optional attributes of generic tables (named columns, partial grids) that a wrapper forwards
 #: only when its inner environment has them, so ``hasattr`` checks stay truthful.
 OPTIONAL_FORWARDS = frozenset({"column_names", "resolve_column", "column", "is_present", "present",
-                               "value_floor", "cost_keys"})
+                               "value_floor", "cost_keys", "latency_source", "latency", "cost_label",
+                               "column_unit"})
 
 
 class InnerDelegate:

@@ -1,0 +1,260 @@
+"""A latency model fitted on measurements: a pure, jittable ``arch -> milliseconds`` function.
+
+The model is OFA's look-up table, generalised to any space: every (decision, choice) pair of the
+space's one-hot encoding (``Space.encode``) has a latency, and an architecture's latency is a
+constant plus the sum over its choices (fitted by ridge least squares on the measurements, a
+choice's latency shared across decisions unless the data say otherwise).
+Where the sum is biased (interactions: a resolution that scales every layer, a cell whose
+skip-only paths fuse away), a small correction learns the log-ratio of measured to summed
+latency: one hidden layer of :data:`HIDDEN` tanh units on the same encoding.  The correction is
+kept only when it lowers the median relative error on a validation split of the fitting data by
+10 % or more (:data:`KEEP`), so a model is never more complex than it needs to be.
+
+``fit`` needs nothing but the measurement records; :func:`holdout_report` fits on part of them and
+scores the rest -- Kendall tau and median relative error of the model, and Kendall tau of MACs
+with the same measured latencies, the baseline the model must beat.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from l2nas_jax.core import io
+
+#: Format tag of a saved model file.
+FORMAT = "l2nas-latency-model/1"
+#: Hidden units of the correction MLP.
+HIDDEN = 16
+#: Ridge penalty of the look-up table's shared part (a choice's latency wherever it is), in records (the
+#: one-hot columns of a decision sum to one, so plain least squares is singular without one).
+RIDGE = 1e-3
+#: Ridge penalty of the per-decision deviations from the shared part, in records: as if every deviation had
+#: been measured to be 0 this many times (a prior that fades as measurements accumulate).
+PER_DECISION = 3.0
+#: Fraction of the fitting records used to decide whether to keep the correction.
+VALIDATION = 0.25
+#: The correction is kept when it cuts the validation error to below this fraction of the table's alone.
+KEEP = 0.9
+#: ... and by at least half a percent (absolute), so a table that is already exact stays uncorrected.
+MIN_GAIN = 0.005
+
+
+@dataclasses.dataclass(frozen=True)
+class LatencyModel:
+    """Look-up table + correction (NumPy arrays; :func:`predict` is pure and jittable)."""
+
+    space: str
+    lut: np.ndarray  # float32[A]: latency (ms) of each (decision, choice) of the flattened one-hot encoding
+    bias: float  # ms: what every network costs (stem, head, dispatch)
+    w1: np.ndarray  # float32[A, HIDDEN]  correction, log-ratio: tanh(x w1 + b1) w2 + b2
+    b1: np.ndarray  # float32[HIDDEN]
+    w2: np.ndarray  # float32[HIDDEN]
+    b2: float
+    corrected: bool  # False: the correction is off (zero)
+    meta: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # what was measured, where; held-out scores
+
+    @property
+    def features(self) -> int:
+        return int(self.lut.shape[0])
+
+
+def _corr(params: Sequence[Any], x: Any, xp: Any) -> Any:
+    w1, b1, w2, b2 = params
+    return xp.tanh(x @ w1 + b1) @ w2 + b2
+
+
+def predict_features(model: Any, x: Any) -> Any:
+    """Latency (ms) of encodings ``x`` (``float[..., A]``); jittable (``jnp`` for JAX input, NumPy for NumPy).
+
+    ``model``: a :class:`LatencyModel`, or anything with its array fields (the search's environment
+    holds them as JAX arrays).
+    """
+    import jax
+    import jax.numpy as jnp
+
+    xp = jnp if isinstance(x, jax.Array) else np
+    base = xp.maximum(x @ xp.asarray(model.lut) + model.bias, 1e-6)
+    if not model.corrected:
+        return base
+    return base * xp.exp(_corr((xp.asarray(model.w1), xp.asarray(model.b1), xp.asarray(model.w2), model.b2), x, xp))
+
+
+def predict(model: LatencyModel, space: Any, arch: Any) -> Any:
+    """Latency (ms) of one architecture of ``space`` (int array, as the searchers use it); pure and jittable."""
+    return predict_features(model, space.encode(arch).reshape(-1))
+
+
+def encode_strings(space: Any, archs: Sequence[str]) -> np.ndarray:
+    """``float32[n, A]`` one-hot encodings of architecture strings."""
+    import jax
+    import jax.numpy as jnp
+
+    arr = jnp.asarray(np.stack([np.asarray(space.from_string(a)) for a in archs]))
+    return np.asarray(jax.vmap(lambda a: space.encode(a).reshape(-1))(arr), np.float32)
+
+
+def _fit_lut(x: np.ndarray, y: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, float]:
+    """Ridge least squares ``y ~ bias + x @ lut``, each choice's latency shared across decisions first.
+
+    ``lut[d, c] = g[c] + h[d, c]``: ``g`` (what choice ``c`` costs anywhere: an op, a kernel size)
+    is lightly penalised (:data:`RIDGE`), the per-decision deviation ``h`` more (:data:`PER_DECISION`),
+    so a few dozen measurements already give a sensible table and more data lets positions differ.
+    The bias is unpenalised.  Returns the flattened ``g + h`` (a plain look-up table) and the bias.
+    """
+    d, c = shape
+    z = np.concatenate([x, x.reshape(len(x), d, c).sum(1)], axis=1)
+    zm, ym = z.mean(0), y.mean()
+    zc, yc = z - zm, y - ym
+    gram = zc.T @ zc
+    scale = max(float(np.trace(gram)) / z.shape[1] / len(y), 1e-12)  # a feature's variance per record
+    pen = np.concatenate([np.full(d * c, PER_DECISION), np.full(c, RIDGE)]) * scale
+    beta = np.linalg.solve(gram + np.diag(pen), zc.T @ yc)
+    lut = beta[: d * c] + np.tile(beta[d * c:], d)
+    return lut.astype(np.float32), float(ym - zm @ beta)
+
+
+def _fit_correction(x: np.ndarray, target: np.ndarray, seed: int, steps: int = 1500) -> tuple[np.ndarray, ...]:
+    """Fit the log-ratio correction MLP by full-batch Adam with weight decay (a few hundred records: fast)."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    k1, _ = jax.random.split(jax.random.key(seed))
+    params = (0.1 * jax.random.normal(k1, (x.shape[1], HIDDEN)), jnp.zeros(HIDDEN), jnp.zeros(HIDDEN),
+              jnp.asarray(0.0))
+    opt = optax.adamw(1e-2, weight_decay=1e-3)
+    xj, tj = jnp.asarray(x), jnp.asarray(target)
+
+    def loss(p: Any) -> Any:
+        return jnp.mean((_corr(p, xj, jnp) - tj) ** 2)
+
+    @jax.jit
+    def run(p: Any) -> Any:
+        def step(carry: Any, _: Any) -> Any:
+            p, s = carry
+            g = jax.grad(loss)(p)
+            upd, s = opt.update(g, s, p)
+            return (optax.apply_updates(p, upd), s), None
+
+        (p, _), _ = jax.lax.scan(step, (p, opt.init(p)), None, length=steps)
+        return p
+
+    w1, b1, w2, b2 = (np.asarray(a, np.float32) for a in run(params))
+    return w1, b1, w2, float(b2)
+
+
+def _build(space: Any, x: np.ndarray, y: np.ndarray, *, correction: bool, seed: int) -> LatencyModel:
+    lut, bias = _fit_lut(x, y, tuple(space.alpha_shape))
+    zero = LatencyModel(space=space.name, lut=lut, bias=bias, w1=np.zeros((x.shape[1], HIDDEN), np.float32),
+                        b1=np.zeros(HIDDEN, np.float32), w2=np.zeros(HIDDEN, np.float32), b2=0.0, corrected=False)
+    if not correction:
+        return zero
+    target = np.log(y / predict_features(zero, x)).astype(np.float32)
+    w1, b1, w2, b2 = _fit_correction(x, target, seed)
+    return dataclasses.replace(zero, w1=w1, b1=b1, w2=w2, b2=b2, corrected=True)
+
+
+def relative_error(pred: np.ndarray, meas: np.ndarray) -> float:
+    """Median of ``|pred - meas| / meas``."""
+    return float(np.median(np.abs(np.asarray(pred) - meas) / meas))
+
+
+def kendall_tau(a: np.ndarray, b: np.ndarray) -> float:
+    """Kendall's tau-b between two rankings (NaN when either is constant)."""
+    from scipy.stats import kendalltau
+
+    return float(kendalltau(np.asarray(a), np.asarray(b)).statistic)
+
+
+def fit(space: Any, records: Sequence[Mapping[str, Any]], *, seed: int = 0, correction: bool | None = None,
+        meta: Mapping[str, Any] | None = None) -> LatencyModel:
+    """The latency model of ``space`` fitted on measurement ``records`` (``{"arch", "median_ms", ...}``).
+
+    ``correction=None`` keeps the correction only if it lowers the median relative error on a
+    validation split (:data:`VALIDATION` of the records) by a tenth; True/False force it on or off.
+    """
+    if len(records) < 4:
+        raise ValueError(f"a latency model needs at least 4 measured architectures, got {len(records)}")
+    x = encode_strings(space, [r["arch"] for r in records])
+    y = np.array([r["median_ms"] for r in records], np.float64)
+    if correction is None:
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(len(y))
+        n_val = max(1, int(round(VALIDATION * len(y))))
+        val, tr = order[:n_val], order[n_val:]
+        errs = [relative_error(predict_features(_build(space, x[tr], y[tr], correction=c, seed=seed), x[val]),
+                               y[val]) for c in (False, True)]
+        correction = errs[1] < KEEP * errs[0] and errs[0] - errs[1] > MIN_GAIN
+    model = _build(space, x, y, correction=bool(correction), seed=seed)
+    return dataclasses.replace(model, meta=dict(meta or {}))
+
+
+def holdout_report(space: Any, records: Sequence[Mapping[str, Any]], *, fraction: float = 0.3,
+                   seed: int = 0) -> dict[str, Any]:
+    """Fit on ``1 - fraction`` of the records, score the rest: the model's Kendall tau / median relative
+    error, and MACs' (and params') Kendall tau with the same measured latencies."""
+    n = len(records)
+    n_test = max(3, int(round(fraction * n)))
+    if n_test < 3 or n - n_test < 4:
+        raise ValueError(f"a held-out report needs at least 7 measured architectures (4 to fit, 3 to test), got {n}")
+    order = np.random.default_rng(seed).permutation(n)
+    test = [records[i] for i in order[:n_test]]
+    train = [records[i] for i in order[n_test:]]
+    model = fit(space, train, seed=seed)
+    meas = np.array([r["median_ms"] for r in test])
+    pred = predict_features(model, encode_strings(space, [r["arch"] for r in test]))
+    lut_only = predict_features(dataclasses.replace(model, corrected=False),
+                                encode_strings(space, [r["arch"] for r in test]))
+    return {"fitted_on": len(train), "held_out": len(test), "seed": int(seed),
+            "kendall_tau": kendall_tau(pred, meas), "median_rel_error": relative_error(pred, meas),
+            "lut_kendall_tau": kendall_tau(lut_only, meas), "lut_median_rel_error": relative_error(lut_only, meas),
+            "correction_kept": bool(model.corrected),
+            "macs_kendall_tau": kendall_tau([r["macs_M"] for r in test], meas),
+            "params_kendall_tau": kendall_tau([r["params_M"] for r in test], meas),
+            "measured": meas.tolist(), "predicted": np.asarray(pred).tolist(),
+            "macs_M": [r["macs_M"] for r in test]}
+
+
+def save_model(model: LatencyModel, path: str | os.PathLike) -> None:
+    """Write ``model`` atomically as ``.npz`` (arrays + JSON metadata)."""
+    meta = json.dumps({"format": FORMAT, "space": model.space, "bias": model.bias, "b2": model.b2,
+                       "corrected": model.corrected, "meta": model.meta}, allow_nan=False, default=float)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.savez(f, lut=model.lut, w1=model.w1, b1=model.b1, w2=model.w2, meta=np.asarray(meta))
+
+    io.write_with(path, write)
+
+
+def load_model(path: str | os.PathLike, space: Any | None = None) -> LatencyModel:
+    """A model saved by :func:`save_model`; ValueError naming the file if it is not one (or is for another space)."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in ("lut", "w1", "b1", "w2", "meta")}
+        info = json.loads(str(arrays.pop("meta")))
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such latency model file (make one with l2nas latency ... --model {path})") from None
+    except Exception as e:  # noqa: BLE001 -- any unreadable file is one error line
+        raise ValueError(f"{path}: not a latency model file ({type(e).__name__})") from None
+    if not isinstance(info, dict) or info.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a latency model file (expected format {FORMAT!r})")
+    model = LatencyModel(space=info["space"], lut=arrays["lut"].astype(np.float32), bias=float(info["bias"]),
+                         w1=arrays["w1"].astype(np.float32), b1=arrays["b1"].astype(np.float32),
+                         w2=arrays["w2"].astype(np.float32), b2=float(info["b2"]), corrected=bool(info["corrected"]),
+                         meta=info.get("meta", {}))
+    if space is not None:
+        a = int(np.prod(space.alpha_shape))
+        if model.space != space.name or model.features != a:
+            raise ValueError(f"{path} is a latency model of the {model.space} space ({model.features} features), "
+                             f"not of {space.name} ({a}): measure this space with l2nas latency --space {space.name}")
+    if not (np.all(np.isfinite(model.lut)) and np.isfinite(model.bias) and np.all(np.isfinite(model.w1))):
+        raise ValueError(f"{path}: the latency model holds non-finite values")
+    return model
