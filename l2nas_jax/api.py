@@ -54,6 +54,7 @@ def build_env(
     pareto_column: str | None = None,
     latency_model: str | os.PathLike | None = None,
     max_latency: str | float | None = None,
+    reduce_space: str | None = None,
 ) -> Environment:
     """The environment for a space/dataset (NB201: embedded table unless ``table`` is given).
 
@@ -73,7 +74,10 @@ def build_env(
 
     ``latency_model`` (a file from ``l2nas latency --model``) adds the modelled ``latency``
     column (ms; :mod:`l2nas_jax.envs.latency`); ``max_latency`` (``"5ms"``) budgets it, and
-    ``pareto_column="latency"`` makes it the cost of the Pareto front.
+    ``pareto_column="latency"`` makes it the cost of the Pareto front.  ``reduce_space`` (a dataset of
+    the space's table) drops the choices that are slower and no more accurate than another choice
+    of their decision (:mod:`l2nas_jax.latency.reduce`; accuracy scored by that dataset's table)
+    and searches inside the rest (:mod:`l2nas_jax.envs.reduced`).
     """
     check_evaluator(table=table, noise_sigma=noise_sigma, predictor=predictor, supernet=supernet)
     limits = list(limits or ())
@@ -83,7 +87,8 @@ def build_env(
         limits.append(f"{latency_column.COLUMN}={parse_latency(max_latency)!r}")
     if supernet is not None:
         env = _supernet_env(space, dataset, supernet, supernet_images, data_dir)
-        return constrain(_with_latency(env, latency_model, pareto_column), max_params, max_macs, limits=limits)
+        env = _reduced(_with_latency(env, latency_model, pareto_column), reduce_space, table, limits)
+        return constrain(env, max_params, max_macs, limits=limits)
     if space == TABLE_SPACE:
         table_pareto = None if pareto_column == latency_column.COLUMN and latency_model is not None else pareto_column
         dataset, table = _register_table(table, dataset, search_metric, report_metric, decisions, table_pareto)
@@ -100,7 +105,26 @@ def build_env(
         from l2nas_jax.envs.predictor import predictor_env
 
         env = predictor_env(predictor, env)
-    return constrain(_with_latency(env, latency_model, pareto_column), max_params, max_macs, limits=limits)
+    env = _reduced(_with_latency(env, latency_model, pareto_column), reduce_space, table, limits)
+    return constrain(env, max_params, max_macs, limits=limits)
+
+
+def _reduced(env: Environment, reduce_space: str | None, table: Any, limits: list[str]) -> Environment:
+    """``env`` inside its latency-reduced space (and the budget that keeps it there), when asked."""
+    if reduce_space is None:
+        return env
+    if not hasattr(env, "latency_source"):
+        raise ValueError("reduce_space needs a latency model (latency_model=FILE, from l2nas latency --model)")
+    from l2nas_jax.envs import reduced
+    from l2nas_jax.latency import reduce as reduce_lib
+    from l2nas_jax.latency.model import load_model
+
+    sp = get_space(env.name)
+    acc = reduce_lib.table_accuracy(sp, reduce_space, table)
+    lat = reduce_lib.choice_latency(load_model(env.latency_source, sp).lut, tuple(sp.alpha_shape))
+    keep = reduce_lib.reduce_choices(lat, acc)
+    limits.append(f"{reduced.COLUMN}=1")
+    return reduced.reduce(env, keep, reduce_lib.dropped(keep, sp.choice_names))
 
 
 def _with_latency(env: Environment, latency_model: str | os.PathLike | None, pareto_column: str | None) -> Environment:
@@ -239,7 +263,7 @@ def spec_env(spec: RunSpec) -> Environment:
                      supernet=spec.supernet, supernet_images=spec.supernet_images, data_dir=spec.data_dir,
                      search_metric=spec.search_metric, report_metric=spec.report_metric, decisions=spec.decisions,
                      limits=spec.limits, pareto_column=spec.pareto_column, latency_model=spec.latency_model,
-                     max_latency=spec.max_latency)
+                     max_latency=spec.max_latency, reduce_space=spec.reduce_space)
 
 
 def env_run_spec(env: Environment, **run: Any) -> RunSpec:

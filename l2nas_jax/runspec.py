@@ -86,6 +86,7 @@ class RunSpec:
     pareto_column: str | None = None  # table space: the cost column of the Pareto front (default: its MACs)
     latency_model: str | None = None  # a fitted latency model file (l2nas latency): adds the "latency" column (ms)
     max_latency: str | float | None = None  # a modelled-latency budget such as "5ms" (needs latency_model)
+    reduce_space: str | None = None  # drop latency-dominated choices, scored by this dataset's table (latency.reduce)
 
     def __post_init__(self) -> None:
         for name, value in normalize(field_values(self), field_label).items():
@@ -158,7 +159,7 @@ FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(RunSpec))
 DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(RunSpec)}
 #: Fields added after a spec format was written, with the value that reproduces the older runs.
 LEGACY: dict[str, Any] = {"noise_model": "gaussian", "incumbent": "observed", "reevaluate": 0,
-                          "latency_model": None, "max_latency": None}
+                          "latency_model": None, "max_latency": None, "reduce_space": None}
 
 
 def field_values(spec: RunSpec) -> dict[str, Any]:
@@ -207,6 +208,7 @@ def normalize(values: Mapping[str, Any], label: Label = field_label) -> dict[str
         "pareto_column": _optional(validate.string, L("pareto_column"), v["pareto_column"]),
         "latency_model": _optional(validate.path, L("latency_model"), v["latency_model"]),
         "max_latency": _max_latency(L("max_latency"), v["max_latency"]),
+        "reduce_space": _optional(validate.string, L("reduce_space"), v["reduce_space"]),
     }
     check_latency_options(out, L)
     check_table_options(out, L)
@@ -274,10 +276,11 @@ def _max_latency(name: str, value: Any) -> str | float | None:
 
 def check_latency_options(out: Mapping[str, Any], label: Label = field_label) -> None:
     """A latency budget or a latency Pareto front needs a latency model; a budget does not mix with a front."""
-    wants = out["max_latency"] is not None or out["pareto_column"] == LATENCY_COLUMN
+    wants = (out["max_latency"] is not None or out["pareto_column"] == LATENCY_COLUMN
+             or out["reduce_space"] is not None)
     if wants and out["latency_model"] is None:
-        raise ValueError(f"a latency budget or front needs {label('latency_model')} FILE (fit one on this machine: "
-                         f"l2nas latency --space {out['space']} --out MEASUREMENTS --model FILE)")
+        raise ValueError(f"a latency budget, front or reduced space needs {label('latency_model')} FILE (fit one on "
+                         f"this machine: l2nas latency --space {out['space']} --out MEASUREMENTS --model FILE)")
     if out["max_latency"] is not None and out["pareto"]:
         raise ValueError(f"{label('pareto')} cannot be combined with {label('max_latency')}: the front already shows "
                          "the best accuracy found at every cost")

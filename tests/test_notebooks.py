@@ -24,6 +24,8 @@ NOTEBOOKS = {
     "compare.ipynb": Expect(5, ("reached optimum", "match best cell", "l2nas", "rea", "random", "reinforce")),
     # training loss, best-so-far, best cell; a supernet has no known optimum
     "supernet.ipynb": Expect(3, ("held-out accuracy of 32 random paths", "optimum unknown")),
+    # held-out modelled vs measured + latency vs MACs, look-up-table heatmap; scores, exact optimum, recheck
+    "latency.ipynb": Expect(2, ("Kendall tau", "reached constrained optimum", "exact: True", "modelled", "measured")),
 }
 
 

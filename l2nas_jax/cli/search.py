@@ -59,6 +59,11 @@ def add_search_args(s: argparse.ArgumentParser) -> None:
     s.add_argument("--latency-model", default=None, metavar="FILE",
                    help="a latency model fitted on this machine (l2nas latency --model FILE): adds the 'latency' "
                         "column (ms) for --max-latency, --max latency=V and --pareto latency")
+    s.add_argument("--reduce-space", nargs="?", const="", default=None, metavar="DATASET",
+                   help="with --latency-model: drop the choices that are slower on this machine and no more accurate "
+                        "than another choice of their decision (accuracy scored by the table of DATASET, default "
+                        "--dataset: that uses the table being searched, so name another dataset for a fair "
+                        "comparison); the dropped choices are listed")
     s.add_argument("--max-latency", default=None, metavar="BUDGET",
                    help="only architectures whose modelled latency is at most this (e.g. 5ms, 800us); the returned "
                         "architectures are measured again after the search")
@@ -100,7 +105,8 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
         checkpoint_every=args.checkpoint_every, search_metric=args.search_metric, report_metric=args.report_metric,
         decisions=args.decisions, limits=tuple(args.limits),
         pareto_column=args.pareto if isinstance(args.pareto, str) else None, latency_model=args.latency_model,
-        max_latency=args.max_latency)
+        max_latency=args.max_latency, reduce_space=(args.reduce_space or dataset) if args.reduce_space is not None
+        else None)
 
 
 def ignored_with_resume(args: argparse.Namespace) -> list[str]:
@@ -134,7 +140,12 @@ def resume_spec(args: argparse.Namespace) -> RunSpec:
 
 
 def print_notes(spec: RunSpec, env: Environment) -> None:
-    """What the reported numbers are, when they are not plain table accuracies."""
+    """What the reported numbers are, when they are not plain table accuracies; what a reduced space dropped."""
+    if spec.reduce_space is not None:
+        gone = getattr(env, "dropped_choices", ())
+        same = " (the table being searched: the reduction has seen it)" if spec.reduce_space == spec.dataset else ""
+        print(f"reduced space: {len(gone)} choice(s) dropped as slower on this machine and no more accurate on "
+              f"{spec.reduce_space}{same}: {', '.join(gone) or 'none'}")
     if spec.predictor:
         print(f"note: searching the accuracy predictor {spec.predictor}: every accuracy below is a prediction, "
               f"not a measurement.", file=sys.stderr)
@@ -158,6 +169,10 @@ def latency_check(spec: RunSpec, env: Environment, result: Any) -> list[dict[str
     if not archs:
         return []
     meta = load_model(spec.latency_model).meta
+    if "measured_with" not in meta:
+        print(f"note: {spec.latency_model} does not say how its measurements were made (it was not written by "
+              f"l2nas latency --model), so the returned architectures are not measured again.", file=sys.stderr)
+        return []
     print(f"measuring the {len(archs)} returned architecture(s) on this machine ...", file=sys.stderr)
     checks = recheck(_space(spec.space), archs, meta["measured_with"], modelled_latency(env, archs))
     print("latency of the returned architectures (modelled / measured median [10-90%]):")

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from l2nas_jax.envs.wrapper import InnerDelegate
+from l2nas_jax.envs.wrapper import ExtraColumn
 from l2nas_jax.latency import model as latency_model
 
 #: The column name of the modelled latency (milliseconds).
@@ -50,8 +50,12 @@ def parse_latency(value: str | float | int | None, what: str = "max_latency") ->
 
 
 @struct.dataclass
-class LatencyEnv(InnerDelegate):
+class LatencyEnv(ExtraColumn):
     """``inner`` with a modelled-latency column (see the module docstring)."""
+
+    COLUMN = COLUMN
+    UNIT = "ms"
+    ALIASES = ("latency_ms",)
 
     inner: Any
     lut: jax.Array
@@ -60,6 +64,7 @@ class LatencyEnv(InnerDelegate):
     b1: jax.Array
     w2: jax.Array
     b2: jax.Array
+    floor: jax.Array
     corrected: bool = struct.field(pytree_node=False, default=False)
     latency_source: str = struct.field(pytree_node=False, default="")
     pareto: bool = struct.field(pytree_node=False, default=False)  # cost() = (params, latency ms)
@@ -68,57 +73,20 @@ class LatencyEnv(InnerDelegate):
     arch_shape: tuple[int, ...] = struct.field(pytree_node=False, default=())
     num_archs: int = struct.field(pytree_node=False, default=0)
 
-    # -- what results files read from an environment ------------------------------------------------
-    @property
-    def noise_sigma(self) -> Any:
-        return getattr(self.inner, "noise_sigma", 0.0)
-
-    @property
-    def noise_model(self) -> str:
-        return getattr(self.inner, "noise_model", "gaussian")
-
-    @property
-    def predictor_source(self) -> str | None:
-        return getattr(self.inner, "predictor_source", None)
-
     @property
     def cost_label(self) -> str:
-        return "latency (ms, modelled)" if self.pareto else getattr(self.inner, "cost_label", "MACs")
+        return "latency (ms, modelled)" if self.pareto else getattr(self.inner, "cost_label", "MACs (M)")
 
-    # -- the latency column ------------------------------------------------------------------------
     def latency(self, arch: chex.Array) -> jax.Array:
         """Modelled latency (ms) of ``arch``."""
         return latency_model.predict_features(self, self.inner.encode(arch).reshape(-1)).astype(jnp.float32)
 
-    @property
-    def column_names(self) -> tuple[str, ...]:
-        return tuple(getattr(self.inner, "column_names", ())) + (COLUMN,)
-
-    def resolve_column(self, name: str) -> str:
-        if name in (COLUMN, "latency_ms"):
-            return COLUMN
-        if hasattr(self.inner, "resolve_column"):
-            return self.inner.resolve_column(name)
-        raise ValueError(f"the {self.name} space has no column {name!r}; with a latency model it has "
-                         f"{COLUMN!r} (milliseconds)")
-
-    def column_unit(self, name: str) -> str:
-        """``"ms"`` for the latency column ('' for the inner table's own columns)."""
-        return "ms" if name == COLUMN else ""
-
-    def column(self, name: str, arch: chex.Array) -> jax.Array:
-        return self.latency(arch) if name == COLUMN else self.inner.column(name, arch)
+    def extra_value(self, arch: chex.Array) -> jax.Array:
+        return self.latency(arch)
 
     def cost(self, arch: chex.Array) -> tuple[jax.Array, jax.Array]:
         params, macs = self.inner.cost(arch)
         return (params, self.latency(arch)) if self.pareto else (params, macs)
-
-    # -- the Environment protocol: the inner evaluator, unchanged ---------------------------------------
-    def evaluate(self, key: chex.PRNGKey, arch: chex.Array) -> chex.Array:
-        return self.inner.evaluate(key, arch)
-
-    def report(self, arch: chex.Array) -> chex.Array:
-        return self.inner.report(arch)
 
 
 def with_latency(env: Any, model_file: str | os.PathLike, *, pareto: bool = False) -> LatencyEnv:
@@ -130,7 +98,8 @@ def with_latency(env: Any, model_file: str | os.PathLike, *, pareto: bool = Fals
         space = get_space(env.name)
     m = latency_model.load_model(model_file, space)
     return LatencyEnv(inner=env, lut=jnp.asarray(m.lut), bias=jnp.float32(m.bias), w1=jnp.asarray(m.w1),
-                      b1=jnp.asarray(m.b1), w2=jnp.asarray(m.w2), b2=jnp.float32(m.b2), corrected=m.corrected,
+                      b1=jnp.asarray(m.b1), w2=jnp.asarray(m.w2), b2=jnp.float32(m.b2), floor=jnp.float32(m.floor),
+                      corrected=m.corrected,
                       latency_source=os.fspath(model_file), pareto=bool(pareto), name=env.name,
                       alpha_shape=tuple(env.alpha_shape), arch_shape=tuple(env.arch_shape),
                       num_archs=int(env.num_archs))

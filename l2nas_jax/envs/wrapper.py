@@ -17,7 +17,7 @@ import jax
 #: only when its inner environment has them, so ``hasattr`` checks stay truthful.
 OPTIONAL_FORWARDS = frozenset({"column_names", "resolve_column", "column", "is_present", "present",
                                "value_floor", "cost_keys", "latency_source", "latency", "cost_label",
-                               "column_unit"})
+                               "column_unit", "dropped_choices"})
 
 
 class InnerDelegate:
@@ -84,3 +84,57 @@ class InnerDelegate:
         from l2nas_jax.envs.base import with_noise_key
 
         return self.replace(inner=with_noise_key(self.inner, key))
+
+
+class ExtraColumn(InnerDelegate):
+    """A wrapper that adds one named column (``COLUMN``, in ``UNIT``) to its inner environment's columns.
+
+    Subclasses define ``COLUMN``, ``UNIT`` and :meth:`extra_value`; budgets on the column are ordinary
+    column budgets of :func:`l2nas_jax.envs.constrained.constrain`.
+    """
+
+    COLUMN: str = ""
+    UNIT: str = ""
+    ALIASES: tuple[str, ...] = ()
+
+    def extra_value(self, arch: chex.Array) -> jax.Array:
+        raise NotImplementedError
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(getattr(self.inner, "column_names", ())) + (self.COLUMN,)
+
+    def resolve_column(self, name: str) -> str:
+        if name == self.COLUMN or name in self.ALIASES:
+            return self.COLUMN
+        if hasattr(self.inner, "resolve_column"):
+            return self.inner.resolve_column(name)
+        raise ValueError(f"the {self.name} space has no column {name!r}; valid: {', '.join(self.column_names)}")
+
+    def column(self, name: str, arch: chex.Array) -> jax.Array:
+        return self.extra_value(arch) if name == self.COLUMN else self.inner.column(name, arch)
+
+    def column_unit(self, name: str) -> str:
+        if name == self.COLUMN:
+            return self.UNIT
+        unit = getattr(self.inner, "column_unit", None)
+        return unit(name) if unit is not None else ""
+
+    # the inner evaluator, unchanged
+    def evaluate(self, key: chex.PRNGKey, arch: chex.Array) -> chex.Array:
+        return self.inner.evaluate(key, arch)
+
+    def report(self, arch: chex.Array) -> chex.Array:
+        return self.inner.report(arch)
+
+    @property
+    def noise_sigma(self) -> Any:
+        return getattr(self.inner, "noise_sigma", 0.0)
+
+    @property
+    def noise_model(self) -> str:
+        return getattr(self.inner, "noise_model", "gaussian")
+
+    @property
+    def predictor_source(self) -> str | None:
+        return getattr(self.inner, "predictor_source", None)

@@ -12,8 +12,9 @@ What is measured (:func:`measure_archs`): the fixed derived network of each arch
 inference mode, with random weights (latency does not depend on their values; no initialisation
 program is compiled), on a batch of random images at the network's input size.  Architectures
 are a stratified sample (:func:`stratified_sample`: evenly spaced MACs quantiles of a large random
-pool), so cheap and expensive networks are both covered.  The output file is rewritten atomically
-after every architecture, so an interrupted measurement resumes where it stopped.
+pool), so cheap and expensive networks are both covered, and measured in random order (so a load
+drifting over the run does not bias cheap against expensive).  The output file is rewritten
+atomically after every architecture, so an interrupted measurement resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -268,6 +269,8 @@ def measure_archs(space: Any, out: str | os.PathLike, *, num_archs: int, batch: 
                              f"to replace it or another --out")
     if data is None:
         planned = list(archs) if archs is not None else stratified_sample(space, num_archs, seed)
+        # measured in random order: a machine's load drifting over the run is not confounded with cost
+        planned = [planned[i] for i in np.random.default_rng(seed).permutation(len(planned))]
         data = {"format": FORMAT, "settings": want, "archs": planned, "records": [], **provenance(),
                 **(dict(extra) if extra else {})}
         io.write_json(path, data)

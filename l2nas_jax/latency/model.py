@@ -29,6 +29,9 @@ from l2nas_jax.core import io
 
 #: Format tag of a saved model file.
 FORMAT = "l2nas-latency-model/1"
+#: Predictions are clipped below at this fraction of the fastest measured latency: a look-up table fitted on
+#: a few dozen networks can sum to less (even below 0) for combinations it never saw.
+FLOOR = 0.5
 #: Hidden units of the correction MLP.
 HIDDEN = 16
 #: Ridge penalty of the look-up table's shared part (a choice's latency wherever it is), in records (the
@@ -57,6 +60,7 @@ class LatencyModel:
     w2: np.ndarray  # float32[HIDDEN]
     b2: float
     corrected: bool  # False: the correction is off (zero)
+    floor: float = 0.0  # ms: predictions never go below this (FLOOR of the fastest measured network)
     meta: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # what was measured, where; held-out scores
 
     @property
@@ -79,10 +83,12 @@ def predict_features(model: Any, x: Any) -> Any:
     import jax.numpy as jnp
 
     xp = jnp if isinstance(x, jax.Array) else np
-    base = xp.maximum(x @ xp.asarray(model.lut) + model.bias, 1e-6)
+    floor = xp.maximum(model.floor, 1e-6)
+    base = xp.maximum(x @ xp.asarray(model.lut) + model.bias, floor)
     if not model.corrected:
         return base
-    return base * xp.exp(_corr((xp.asarray(model.w1), xp.asarray(model.b1), xp.asarray(model.w2), model.b2), x, xp))
+    corr = xp.exp(_corr((xp.asarray(model.w1), xp.asarray(model.b1), xp.asarray(model.w2), model.b2), x, xp))
+    return xp.maximum(base * corr, floor)
 
 
 def predict(model: LatencyModel, space: Any, arch: Any) -> Any:
@@ -192,7 +198,7 @@ def fit(space: Any, records: Sequence[Mapping[str, Any]], *, seed: int = 0, corr
                                y[val]) for c in (False, True)]
         correction = errs[1] < KEEP * errs[0] and errs[0] - errs[1] > MIN_GAIN
     model = _build(space, x, y, correction=bool(correction), seed=seed)
-    return dataclasses.replace(model, meta=dict(meta or {}))
+    return dataclasses.replace(model, floor=float(FLOOR * y.min()), meta=dict(meta or {}))
 
 
 def holdout_report(space: Any, records: Sequence[Mapping[str, Any]], *, fraction: float = 0.3,
@@ -224,7 +230,7 @@ def holdout_report(space: Any, records: Sequence[Mapping[str, Any]], *, fraction
 def save_model(model: LatencyModel, path: str | os.PathLike) -> None:
     """Write ``model`` atomically as ``.npz`` (arrays + JSON metadata)."""
     meta = json.dumps({"format": FORMAT, "space": model.space, "bias": model.bias, "b2": model.b2,
-                       "corrected": model.corrected, "meta": model.meta}, allow_nan=False, default=float)
+                       "corrected": model.corrected, "floor": model.floor, "meta": model.meta}, allow_nan=False, default=float)
 
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as f:
@@ -249,7 +255,7 @@ def load_model(path: str | os.PathLike, space: Any | None = None) -> LatencyMode
     model = LatencyModel(space=info["space"], lut=arrays["lut"].astype(np.float32), bias=float(info["bias"]),
                          w1=arrays["w1"].astype(np.float32), b1=arrays["b1"].astype(np.float32),
                          w2=arrays["w2"].astype(np.float32), b2=float(info["b2"]), corrected=bool(info["corrected"]),
-                         meta=info.get("meta", {}))
+                         floor=float(info.get("floor", 0.0)), meta=info.get("meta", {}))
     if space is not None:
         a = int(np.prod(space.alpha_shape))
         if model.space != space.name or model.features != a:

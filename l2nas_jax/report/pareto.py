@@ -17,7 +17,9 @@ def pareto_table(summary: dict[str, Any]) -> str:
     """A short text rendering of :func:`pareto_summary` for the terminal."""
     lines = [f"Pareto front ({summary['objectives']}) of all {summary['queries']} x {summary['num_seeds']} "
              f"queried architectures: {len(summary['front'])} points"]
-    lines += [f"  {p['macs_M']:>10.3f}M MACs  {p['params_M']:>8.4f}M params  {p['accuracy']:>7.2f}  {p['arch']}"
+    cost = summary.get("cost", "MACs (M)")
+    unit = "M MACs" if cost == "MACs (M)" else " ms" if cost.startswith("latency") else f" {cost}"
+    lines += [f"  {p['macs_M']:>10.3f}{unit}  {p['params_M']:>8.4f}M params  {p['accuracy']:>7.2f}  {p['arch']}"
               for p in summary["front"]]
     if "true_front" in summary:
         lines.append(f"true front (enumeration): {summary['true_front_size']} points, "
@@ -44,5 +46,6 @@ def write_pareto(env: Any, result: Any, json_path: str | os.PathLike, png_path: 
         true = ([p["macs_M"] for p in summary["true_front"]], [p["accuracy"] for p in summary["true_front"]])
     plotting.save_pareto_png(png_path, np.asarray(result.trajectory.report), macs, true_front=true,
                              per_seed=per_seed, title=f"{result.space} / {result.dataset}: {result.method}, "
-                             f"{result.num_seeds} seeds x {result.queries} queries")
+                             f"{result.num_seeds} seeds x {result.queries} queries",
+                             cost_label="MACs (M)" if summary.get("cost", "MACs (M)") == "MACs (M)" else summary["cost"])
     return summary

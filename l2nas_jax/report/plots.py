@@ -92,8 +92,10 @@ def plot_pareto(
     per_seed: bool = False,
     title: str = "",
     ax=None,
+    cost_label: str = "MACs (M)",
 ):
-    """Accuracy vs MACs: every queried point (faint), the found front as a step line, the true front dashed.
+    """Accuracy vs MACs (or ``cost_label``): every queried point (faint), the found front as a step line, the
+    true front dashed.
 
     ``acc``/``macs`` are ``[seeds, queries]`` (or flat); the front is pooled over
     seeds, plus one thin front per seed with ``per_seed``.  ``true_front`` is
@@ -118,7 +120,7 @@ def plot_pareto(
         tm, ta = (np.asarray(v, float) for v in true_front)
         ax.step(tm, ta, where="post", color="k", linestyle="--", linewidth=1, label=f"true front ({tm.size} points)")
     ax.set_xscale("log")
-    ax.set_xlabel("MACs (M)")
+    ax.set_xlabel(cost_label)
     ax.set_ylabel("accuracy (%)")
     top = a[f].max() if true_front is None else max(a[f].max(), np.max(true_front[1]))
     ax.set_ylim(max(np.percentile(a, 5) - 2, 0), top + 0.5)

@@ -195,6 +195,8 @@ class Space:
     #: the table's search metric's fixed reward scale (accuracy in %: 100); None: not declared (a generic
     #: table), and the methods use the running maximum of their observations -- never the table's maximum
     reward_scale: float | None = None
+    #: a name per (decision, choice) of the one-hot encoding (``alpha_shape``), for listings; None: unnamed
+    choice_names: tuple[tuple[str, ...], ...] | None = None
 
     @property
     def has_table(self) -> bool:

@@ -140,6 +140,27 @@ class FactorizedReduce(nn.Module):
         return batch_norm(train, self.affine)(jnp.concatenate([a, b], axis=-1))
 
 
+def _window_counts(size: tuple[int, int], stride: int) -> np.ndarray:
+    """``float32[1, Ho, Wo, 1]``: how many real (not padding) pixels each 3x3 window (pad 1) covers."""
+    out = []
+    for n in size:
+        starts = np.arange(0, n, stride) - 1  # window start in the unpadded image
+        out.append(np.minimum(starts + 3, n) - np.maximum(starts, 0))
+    return (out[0][:, None] * out[1][None, :]).astype(np.float32)[None, :, :, None]
+
+
+def avg_pool_exclude_pad(x: chex.Array, stride: int) -> chex.Array:
+    """3x3 average pool, pad 1, padding not counted (``count_include_pad=False``).
+
+    Flax's ``avg_pool`` divides by a pooled batch-sized array of ones, which XLA constant-folds at
+    compile time (seconds for a large batch, and a large constant read at run time); the divisor
+    only depends on the spatial size, so it is computed here once, on the host, per image size.
+    """
+    y = jax.lax.reduce_window(x, 0.0, jax.lax.add, (1, 3, 3, 1), (1, stride, stride, 1),
+                              ((0, 0), (1, 1), (1, 1), (0, 0)))
+    return y / _window_counts(tuple(x.shape[1:3]), stride)
+
+
 class Pool(nn.Module):
     """3x3 max or average pool (pad 1, ``count_include_pad=False``), optionally + non-affine BN (DARTS search)."""
 
@@ -151,7 +172,7 @@ class Pool(nn.Module):
     def __call__(self, x: chex.Array, train: bool) -> chex.Array:
         window, strides, pad = (3, 3), (self.stride, self.stride), ((1, 1), (1, 1))
         if self.kind == "avg":
-            x = nn.avg_pool(x, window, strides, pad, count_include_pad=False)
+            x = avg_pool_exclude_pad(x, self.stride)
         elif self.kind == "max":
             x = nn.max_pool(x, window, strides, pad)
         else:

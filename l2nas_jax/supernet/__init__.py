@@ -11,22 +11,26 @@ scripts: :mod:`supernet_job` (``SupernetJob`` -> ``train_supernet``) and :mod:`e
 protocols) comes from :mod:`l2nas_jax.spaces`.
 """
 
-from l2nas_jax.supernet.data import Dataset, load_dataset, load_tfds, synthetic_dataset
-from l2nas_jax.supernet.evaluate_job import EvaluateJob, EvaluateResult, train_and_evaluate
-from l2nas_jax.supernet.supernet_job import SupernetJob, train_supernet
-from l2nas_jax.supernet.train import (
-    FitResult,
-    TrainConfig,
-    TrainState,
-    create_train_state,
-    evaluate_accuracy,
-    fit,
-    make_eval_fn,
-    make_train_step,
-)
+from __future__ import annotations
 
-__all__ = [
-    "Dataset", "EvaluateJob", "EvaluateResult", "FitResult", "SupernetJob", "TrainConfig", "TrainState",
-    "create_train_state", "evaluate_accuracy", "fit", "load_dataset", "load_tfds", "make_eval_fn",
-    "make_train_step", "synthetic_dataset", "train_and_evaluate", "train_supernet",
-]
+import importlib
+from typing import Any
+
+#: Public names and the submodule that defines each: imported on first use, so that importing one
+#: submodule (e.g. ``fixed_net`` for latency measurements) does not load the trainer and its progress bars.
+_EXPORTS = {
+    "Dataset": "data", "load_dataset": "data", "load_tfds": "data", "synthetic_dataset": "data",
+    "EvaluateJob": "evaluate_job", "EvaluateResult": "evaluate_job", "train_and_evaluate": "evaluate_job",
+    "SupernetJob": "supernet_job", "train_supernet": "supernet_job",
+    "FitResult": "train", "TrainConfig": "train", "TrainState": "train", "create_train_state": "train",
+    "evaluate_accuracy": "train", "fit": "train", "make_eval_fn": "train", "make_train_step": "train",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'l2nas_jax.supernet' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"l2nas_jax.supernet.{_EXPORTS[name]}"), name)
+
+
+__all__ = sorted(_EXPORTS)

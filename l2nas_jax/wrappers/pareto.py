@@ -112,9 +112,11 @@ def pareto_summary(env: Any, result: Any, lambdas: np.ndarray | None = None) -> 
     archs, acc = np.asarray(t.archs), np.asarray(t.report, np.float64)
     params, macs = arch_costs(env, archs)
     S, T = acc.shape
+    cost = getattr(env, "cost_label", "MACs (M)")  # "latency (ms, modelled)" with --pareto latency; values stay in macs_M
     out: dict[str, Any] = {
         "space": result.space, "dataset": result.dataset, "method": result.method, "queries": T, "num_seeds": S,
-        "seed": result.seed, "objectives": f"maximize {result.report_metric} accuracy (%), minimize MACs (M)",
+        "seed": result.seed, "cost": cost,
+        "objectives": f"maximize {result.report_metric} accuracy (%), minimize {cost}",
         "scalarization": "accuracy - lambda * log2(MACs_M), lambda log-uniform per seed" if lambdas is not None
         else "none (front of an ordinary search's queries)",
     }

@@ -28,6 +28,7 @@ EXECUTED_BY = {
     "l2nas compare": "tests/experiments/test_compare.py",
     "l2nas sweep": "tests/experiments/test_sweep.py",
     "l2nas transfer": "tests/experiments/test_transfer.py",
+    "l2nas latency": "tests/latency/test_latency_search.py",
     "train/supernet.py": "tests/supernet/test_supernet_train.py",
     "train/evaluate.py": "tests/supernet/test_evaluate.py",
 }

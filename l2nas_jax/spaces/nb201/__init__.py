@@ -46,4 +46,5 @@ def space() -> Space:
         num_classes=10, image_size=32, net_kwargs=size_kwargs("nb201", "C", "N"),
         evaluation=evaluation.evaluation(),
         reward_scale=100.0,  # accuracies in %
+        choice_names=tuple(tuple(f"edge {e}->{t}: {op}" for op in codec.OPS) for t, e in codec.EDGES),
     )
