@@ -24,8 +24,9 @@ from l2nas_jax.envs import latency as latency_column
 from l2nas_jax.envs.constrained import ConstrainedEnv, constrain, constraint_summary, feasible_archs
 from l2nas_jax.envs.latency import parse_latency
 from l2nas_jax.results import SearchResult
+from l2nas_jax import runner as runner_lib
 from l2nas_jax.runner import abstract_run, check_run_memory, run_batched, seed_keys
-from l2nas_jax.runspec import TABLE_SPACE, RunSpec, check_evaluator
+from l2nas_jax.runspec import TABLE_SPACE, RunSpec, check_evaluator, method_config
 from l2nas_jax.searcher import Searcher
 from l2nas_jax.spaces import get_space
 from l2nas_jax.spaces.table import register_table_space
@@ -245,6 +246,35 @@ def modelled_latency(env: Environment, archs: Sequence[str]) -> list[float]:
 
     batch = jnp.asarray(np.stack([np.asarray(env.string_to_arch(a)) for a in archs]))
     return [float(v) for v in np.asarray(jax.jit(jax.vmap(env.latency))(batch))]
+
+
+#: The part of L2NAS's default step that does not scale with its network updates (calibrated, see step_fraction).
+OVERHEAD_SHARE = 0.69
+
+
+def step_fraction(method: str, config: Any = None) -> float:
+    """A method's compiled step cost relative to L2NAS's default config (for :func:`estimate_seconds`).
+
+    L2NAS scales with its minibatch updates per query times the multiply-adds of one update
+    (actor + critic MLPs over a minibatch); the baselines cost a small fixed fraction.
+    """
+    if method != "l2nas":
+        return runner_lib.BASELINE_STEP_FRACTION
+    default = method_config(method, None)
+    cfg = method_config(method, config)
+
+    def work(c: Any) -> float:
+        mlp = sum(a * b for h in (c.actor_hidden, c.critic_hidden) for a, b in zip((32, *h), (*h, 1)))
+        return max(int(c.max_updates), 1) * int(c.batch_size) * mlp
+
+    # calibrated on nb201_speed.json's two configs (default 0.2 ms, paper-literal 2.0 ms per seed and query in a
+    # 16-seed sweep): a fixed part (sampling, top-k, bookkeeping) plus a part proportional to the updates' work
+    return OVERHEAD_SHARE + (1 - OVERHEAD_SHARE) * work(cfg) / work(default)
+
+
+def estimate_seconds(method: str, seeds: int, queries: int, config: Any = None) -> float:
+    """Rough wall time of a search on the project's reference 2-core CPU (:func:`l2nas_jax.runner.estimate_run_seconds`)."""
+    return runner_lib.estimate_run_seconds(seeds, queries, step_fraction(method, config))
 
 
 def check_memory(env: Environment, method: str, seeds: int, queries: int, config: Any = None) -> None:

@@ -79,6 +79,23 @@ def check_run_memory(seeds: int, queries: int, arch_size: int, *, replay_rows: i
                          f"--seed) or fewer --queries")
 
 
+#: Rough wall time of a search on the reference machine (the project's 2-core CPU, default configs,
+#: benchmarks/results/nb201_speed.json): compiling the search, then seconds per seed and query.
+COMPILE_SECONDS = 12.0
+STEP_SECONDS = 2.0e-4  # L2NAS's default config in a 16-seed batch (0.2 s per 1000-query seed)
+#: A baseline's step relative to L2NAS's default (no network updates: sampling, sorting, table lookups).
+BASELINE_STEP_FRACTION = 0.1
+
+
+def estimate_run_seconds(seeds: int, queries: int, step_fraction: float = 1.0) -> float:
+    """Rough wall time of a batched run on the reference CPU: compile + seeds x queries x step cost.
+
+    ``step_fraction`` is the method's step cost relative to L2NAS's default config.  Pure arithmetic,
+    for a "this will take about N minutes" line before a long run; machines differ by several times.
+    """
+    return COMPILE_SECONDS + int(seeds) * int(queries) * STEP_SECONDS * float(step_fraction)
+
+
 class BatchedRun:
     """Compiled init/advance functions of one searcher over a batch of seeds."""
 

@@ -172,6 +172,18 @@ def flag_label(field: str) -> str:
     return _FLAGS.get(field, "--" + field.replace("_", "-"))
 
 
+#: Runs estimated to take longer than this (seconds, on the reference CPU) are announced before they start.
+LONG_RUN_SECONDS = 120.0
+
+
+def announce_duration(seconds: float) -> None:
+    """One stderr line with a long run's rough duration (from the project's 2-core CPU figures)."""
+    if seconds > LONG_RUN_SECONDS:
+        text = f"{seconds / 60:.0f} minutes" if seconds < 5400 else f"{seconds / 3600:.1f} hours"
+        print(f"l2nas: note: this run takes roughly {text} on a 2-core CPU (more or less elsewhere); fewer --seeds "
+              f"or --queries shorten it, and Ctrl-C stops it at any time", file=sys.stderr)
+
+
 def progress_bar(total: int, desc: str, enabled: bool, unit: str = "query"):
     from tqdm.auto import tqdm
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from l2nas_jax.cli.common import table_kwargs, CLIError, RunOutputs, add_common_args, parse_budgets, parse_list, prepare_out_dir, progress_bar
+from l2nas_jax.cli.common import (CLIError, RunOutputs, add_common_args, announce_duration, parse_budgets, parse_list,
+                                  prepare_out_dir, progress_bar, table_kwargs)
 from l2nas_jax.experiments.compare import (DEFAULT_BUDGETS, DEFAULT_METHODS, FILES, check_methods, clip_budgets,
                                            compare)
 
@@ -33,7 +34,7 @@ def add_compare_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """``l2nas compare``: validate everything (and refuse a non-empty --out) before running; print; write."""
-    from l2nas_jax.api import build_env, check_memory
+    from l2nas_jax.api import build_env, check_memory, estimate_seconds
     from l2nas_jax.runner import check_queries, progress_chunk
 
     names = check_methods(parse_list(args.methods, "method"))
@@ -48,6 +49,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise CLIError(f"cannot load the table: {e}") from None
     for name in names:  # each method's run on its own (run_method checks again); before --out is touched
         check_memory(env, name, args.seeds, queries)
+    announce_duration(sum(estimate_seconds(name, args.seeds, queries) for name in names))
     out = prepare_out_dir(args.out, args.overwrite, FILES)
     bar, update = progress_bar(queries * len(names), f"{','.join(names)} {args.dataset} x{args.seeds}",
                                 not args.no_progress)

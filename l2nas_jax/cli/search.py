@@ -14,8 +14,8 @@ from typing import Any
 
 from typing import TYPE_CHECKING
 
-from l2nas_jax.cli.common import (CLIError, RunOutputs, add_common_args, flag_label, method_overrides,
-                                  prepare_out_dir, progress_bar)
+from l2nas_jax.cli.common import (CLIError, RunOutputs, add_common_args, announce_duration, flag_label,
+                                  method_overrides, prepare_out_dir, progress_bar)
 
 if TYPE_CHECKING:  # the library loads JAX; ``l2nas --help`` must not
     from l2nas_jax.envs.base import Environment
@@ -201,6 +201,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     spec = resume_spec(args) if resuming else spec_from_args(args)
     env = api.spec_env(spec)
     api.check_memory(env, spec.method, spec.seeds, spec.queries, spec.config)  # before --out is touched
+    announce_duration(api.estimate_seconds(spec.method, spec.seeds, spec.queries, spec.config))
     files = ("results.json", "best_so_far.png") + (("pareto.json", "pareto.png") if spec.pareto else ())
     out = Path(args.resume) if resuming else prepare_out_dir(args.out, args.overwrite, (RUN_FILE, *files))
     checkpoint = out / CHECKPOINT_FILE if spec.checkpoint_every else None

@@ -9,7 +9,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from l2nas_jax.cli.common import table_kwargs, CLIError, RunOutputs, add_common_args, coerce_value, parse_assignment, parse_budgets, prepare_out_dir
+from l2nas_jax.cli.common import (CLIError, RunOutputs, add_common_args, announce_duration, coerce_value,
+                                  parse_assignment, parse_budgets, prepare_out_dir, table_kwargs)
 from l2nas_jax.experiments.compare import clip_budgets
 from l2nas_jax.experiments.sweep import FILES, save_sweep, sweep
 
@@ -45,7 +46,7 @@ def add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from l2nas_jax.api import build_env, check_memory
+    from l2nas_jax.api import build_env, check_memory, estimate_seconds
 
     grid = parse_grid(args.grid)
     if not grid:
@@ -59,6 +60,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                     noise_model=args.noise_model, **table_kwargs(args))
     n_points = int(np.prod([len(v) for v in grid.values()]))
     check_memory(env, "l2nas", args.seeds * n_points, args.queries)  # every grid point's seeds run at once
+    announce_duration(estimate_seconds("l2nas", args.seeds * n_points, args.queries))
     out = prepare_out_dir(args.out, args.overwrite, FILES)
     print(f"sweeping {n_points} grid point(s) x {args.seeds} seeds x {args.queries} queries", flush=True)
     with RunOutputs(out) as outputs:

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from l2nas_jax import methods
-from l2nas_jax.cli.common import (DATASETS, SPACES, CLIError, RunOutputs, add_table_args, method_overrides,
+from l2nas_jax.cli.common import (DATASETS, SPACES, CLIError, RunOutputs, add_table_args, announce_duration, method_overrides,
                                   parse_budgets, prepare_out_dir, progress_bar, table_kwargs)
 from l2nas_jax.experiments.compare import clip_budgets
 from l2nas_jax.experiments.transfer import (DEFAULT_TRANSFER_BUDGETS, FILES, SCRATCH, TRANSFER, TRANSFER_EPS_START,
@@ -56,7 +56,7 @@ def add_transfer_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def cmd_transfer(args: argparse.Namespace) -> int:
     """``l2nas transfer``: validate everything (and refuse a non-empty --out) before running; print; write."""
-    from l2nas_jax.api import build_env, check_memory
+    from l2nas_jax.api import build_env, check_memory, estimate_seconds
     from l2nas_jax.runner import progress_chunk
 
     q_from = check_budget("--queries-from", args.queries_from)
@@ -77,6 +77,7 @@ def cmd_transfer(args: argparse.Namespace) -> int:
     check_pair(env_from, env_to)
     # the source phase, then each target variant; a carried replay buffer holds both phases' samples
     check_memory(env_to, "l2nas", args.seeds, q_from + q_to)
+    announce_duration(3 * estimate_seconds("l2nas", args.seeds, q_from + q_to))  # source, transfer, scratch
     out = prepare_out_dir(args.out, args.overwrite, FILES)
     phases = ["source", SCRATCH, TRANSFER] + ([TRANSFER_REPLAY] if args.carry_replay else [])
     offsets = {ph: (0 if i == 0 else q_from + (i - 1) * q_to) for i, ph in enumerate(phases)}
