@@ -56,7 +56,7 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
-from l2nas_jax.envs.wrapper import InnerDelegate
+from l2nas_jax.envs.wrapper import EvaluatorInfo
 from flax import struct
 
 #: Penalty scale (in units of the search metric, accuracy points): an infeasible arch scores ``-MARGIN * (1 + v)``.
@@ -81,14 +81,16 @@ def parse_budget(value: str | float | int | None, what: str = "budget") -> float
         return None
     if isinstance(value, bool):
         raise ValueError(f"{what}: expected a budget such as '600M' or '300k', got {value!r}")
-    total = _scaled_number(value, what, "such as '600M', '1.2M', '300k' or '0.5e6'")
+    total = scaled_number(value, what, "such as '600M', '1.2M', '300k' or '0.5e6'")
     if not math.isfinite(total) or total <= 0:
         raise ValueError(f"{what}: budget must be a positive finite number, got {value!r}")
     return total / 1e6
 
 
-def _scaled_number(value: Any, what: str, example: str) -> float:
-    """A number, or a string number with an optional k/M/G suffix, times its suffix.
+def scaled_number(value: Any, what: str, example: str, pattern: re.Pattern = _BUDGET,
+                  units: Mapping[str, float] = _SUFFIX) -> float:
+    """A number, or a string number with an optional unit suffix (``pattern`` group 2; k/M/G by default), times
+    the unit's factor (``units``, keyed by the lower-cased suffix).
 
     A finite number above 1e30 is refused: costs are float32, so ``1e99`` would overflow (with
     RuntimeWarnings) -- and no architecture comes near it; leaving the budget out means no budget.
@@ -97,11 +99,11 @@ def _scaled_number(value: Any, what: str, example: str) -> float:
     if isinstance(value, (int, float, np.integer, np.floating)):
         total = float(value)
     else:
-        m = _BUDGET.match(str(value))
+        m = pattern.match(str(value))
         if m is None:
             raise ValueError(f"{what}: cannot parse {value!r}; expected a positive number with an optional "
-                             f"k/M/G suffix, {example}")
-        total = float(m.group(1)) * _SUFFIX[m.group(2).lower()]
+                             f"unit, {example}")
+        total = float(m.group(1)) * units[(m.group(2) or "").lower()]
     if math.isfinite(total) and total > largest:
         raise ValueError(f"{what}: {value!r} is too large (at most {largest:.0e}): leave it out for no budget")
     return total
@@ -141,7 +143,7 @@ def _parse_limit(value: Any, what: str) -> float:
     """A positive finite number; a k/M/G suffix multiplies a string value."""
     if isinstance(value, bool):
         raise ValueError(f"{what}: expected a positive number, got {value!r}")
-    total = _scaled_number(value, what, "in the column's unit")
+    total = scaled_number(value, what, "in the column's unit")
     if not math.isfinite(total) or total <= 0:
         raise ValueError(f"{what}: must be a positive finite number, got {value!r}")
     return total
@@ -238,7 +240,7 @@ def enumerate_space(env: Any, max_params: float | None = None, max_macs: float |
 
 
 @struct.dataclass
-class ConstrainedEnv(InnerDelegate):
+class ConstrainedEnv(EvaluatorInfo):
     """``inner`` with a params and/or MACs budget (see the module docstring for the penalty).
 
     Build it with :func:`constrain`.  Budgets are in millions (``inf`` = no limit).
@@ -276,18 +278,6 @@ class ConstrainedEnv(InnerDelegate):
     @property
     def report_split(self) -> str:
         return getattr(self.inner, "report_split", "report")
-
-    @property
-    def noise_sigma(self) -> Any:
-        return getattr(self.inner, "noise_sigma", 0.0)
-
-    @property
-    def noise_model(self) -> str:
-        return getattr(self.inner, "noise_model", "gaussian")
-
-    @property
-    def predictor_source(self) -> str | None:
-        return getattr(self.inner, "predictor_source", None)
 
     @property
     def optimum(self) -> jax.Array:

@@ -21,13 +21,14 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from l2nas_jax.envs.constrained import scaled_number
 from l2nas_jax.envs.wrapper import ExtraColumn
 from l2nas_jax.latency import model as latency_model
 
 #: The column name of the modelled latency (milliseconds).
 COLUMN = "latency"
 _UNITS = {"": 1.0, "ms": 1.0, "us": 1e-3, "µs": 1e-3, "s": 1e3}
-_LATENCY = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*(ms|us|µs|s)?\s*$")
+_LATENCY = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*(ms|us|µs|s|MS|US|S)?\s*$")
 
 
 def parse_latency(value: str | float | int | None, what: str = "max_latency") -> float | None:
@@ -36,14 +37,8 @@ def parse_latency(value: str | float | int | None, what: str = "max_latency") ->
         return None
     if isinstance(value, bool):
         raise ValueError(f"{what}: expected a latency such as '5ms' or '500us', got {value!r}")
-    if isinstance(value, (int, float)):
-        ms = float(value)
-    else:
-        m = _LATENCY.match(str(value))
-        if m is None:
-            raise ValueError(f"{what}: cannot parse {value!r}; expected a positive latency such as '5ms', '500us' "
-                             f"or '0.01s' (a bare number is milliseconds)")
-        ms = float(m.group(1)) * _UNITS[m.group(2) or ""]
+    ms = scaled_number(value, what, "a latency such as '5ms', '500us' or '0.01s' (a bare number is milliseconds)",
+                       _LATENCY, _UNITS)
     if not (math.isfinite(ms) and 0 < ms <= 1e9):
         raise ValueError(f"{what}: must be a positive finite latency, got {value!r}")
     return ms

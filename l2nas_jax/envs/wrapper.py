@@ -86,7 +86,23 @@ class InnerDelegate:
         return self.replace(inner=with_noise_key(self.inner, key))
 
 
-class ExtraColumn(InnerDelegate):
+class EvaluatorInfo(InnerDelegate):
+    """What results files read about the evaluator (noise, predictor), forwarded from ``inner`` with defaults."""
+
+    @property
+    def noise_sigma(self) -> Any:
+        return getattr(self.inner, "noise_sigma", 0.0)
+
+    @property
+    def noise_model(self) -> str:
+        return getattr(self.inner, "noise_model", "gaussian")
+
+    @property
+    def predictor_source(self) -> str | None:
+        return getattr(self.inner, "predictor_source", None)
+
+
+class ExtraColumn(EvaluatorInfo):
     """A wrapper that adds one named column (``COLUMN``, in ``UNIT``) to its inner environment's columns.
 
     Subclasses define ``COLUMN``, ``UNIT`` and :meth:`extra_value`; budgets on the column are ordinary
@@ -126,15 +142,3 @@ class ExtraColumn(InnerDelegate):
 
     def report(self, arch: chex.Array) -> chex.Array:
         return self.inner.report(arch)
-
-    @property
-    def noise_sigma(self) -> Any:
-        return getattr(self.inner, "noise_sigma", 0.0)
-
-    @property
-    def noise_model(self) -> str:
-        return getattr(self.inner, "noise_model", "gaussian")
-
-    @property
-    def predictor_source(self) -> str | None:
-        return getattr(self.inner, "predictor_source", None)
