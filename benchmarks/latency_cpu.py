@@ -7,7 +7,7 @@ the same measured latencies.  Measurement files are kept in ``--out`` (an interr
 them).  Writes ``latency_cpu.md`` / ``.json`` (and a plot per space) into ``--out``; ``--record``:
 also ``benchmarks/results/``.
 
-    python benchmarks/latency_cpu.py                     # standard NB201, reduced DARTS, OFA at r=128
+    python benchmarks/latency_cpu.py                     # standard NB201, reduced DARTS, OFA
     python benchmarks/latency_cpu.py --spaces nb201 --archs 20
 """
 
@@ -46,6 +46,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--repeats", type=int, default=15)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--splits", type=int, default=20, help="random 70/30 splits the held-out scores average over")
     records.add_output_args(p, "latency_cpu")
     return p.parse_args(argv)
 
@@ -58,7 +59,7 @@ def run_space(name: str, args: argparse.Namespace) -> dict[str, Any]:
                                  batch=args.batch, net=NETS[name], seed=args.seed, repeats=args.repeats,
                                  progress=lambda d, t: print(f"  {name}: {d}/{t}", file=sys.stderr, flush=True))
     wall = time.perf_counter() - t0
-    held = lm.holdout_report(space, data["records"], fraction=0.3, seed=args.seed)
+    held = lm.holdout_report(space, data["records"], fraction=0.3, seed=args.seed, splits=args.splits)
     save_latency_png(held, data["records"], args.out / f"latency_{name}.png",
                      title=f"{name} latency on {data['settings']['device_kind']} ({WHAT[name]})")
     s = measure.summary(data)
@@ -83,18 +84,20 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"Generated {records.utc_now()} by `{command}` on {dev['device_kind']} ({dev['backend']}, "
           f"{dev['processor']}). Batch {args.batch}; per architecture: compile (excluded), 3 warm-up calls, "
           f"{args.repeats} timed repeats (each long enough to time, >= 2 ms), median. Architectures: "
-          f"{args.archs} per space, stratified over MACs (seed {args.seed}); the model is fitted on 70 % of them "
-          f"and scored on the other 30 % (held out). Shared machine: the 10-90 % spread column says how much "
-          f"repeated timings of one network varied.", "",
+          f"{args.archs} per space, stratified over MACs (seed {args.seed}), measured in random order; the model is "
+          f"fitted on 70 % of them and scored on the other 30 % (held out), averaged over {args.splits} random "
+          f"splits (mean +- sd). Shared machine: the 10-90 % spread column says how much repeated timings of one "
+          f"network varied.", "",
           "| space | network | measured range (ms) | 10-90 % spread (median) | model Kendall tau | "
           "model median rel. error | look-up table alone tau / error | MACs Kendall tau | compile s / arch |",
           "|---|---|---|---:|---:|---:|---|---:|---:|"]
     for r in rows:
         s, h = r["summary"], r["holdout"]
         md.append(f"| {r['space']} | {r['net']} | {s['min_ms']:.2f}-{s['max_ms']:.2f} | "
-                  f"{100 * s['median_spread']:.0f} % | {h['kendall_tau']:.3f} | {100 * h['median_rel_error']:.1f} % | "
-                  f"{h['lut_kendall_tau']:.3f} / {100 * h['lut_median_rel_error']:.1f} % | {h['macs_kendall_tau']:.3f} | "
-                  f"{r['compile_s_per_arch']:.2f} |")
+                  f"{100 * s['median_spread']:.0f} % | {h['kendall_tau']:.2f} +- {h['kendall_tau_sd']:.2f} | "
+                  f"{100 * h['median_rel_error']:.0f} +- {100 * h['median_rel_error_sd']:.0f} % | "
+                  f"{h['lut_kendall_tau']:.2f} / {100 * h['lut_median_rel_error']:.0f} % | "
+                  f"{h['macs_kendall_tau']:.2f} +- {h['macs_kendall_tau_sd']:.2f} | {r['compile_s_per_arch']:.2f} |")
     md += ["", "Held-out architectures per space: "
            + ", ".join(f"{r['space']} {r['holdout']['held_out']}" for r in rows)
            + ". Plots: `latency_<space>.png` (modelled vs measured on the held-out set; latency vs MACs).", ""]

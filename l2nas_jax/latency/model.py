@@ -106,23 +106,27 @@ def encode_strings(space: Any, archs: Sequence[str]) -> np.ndarray:
 
 
 def _fit_lut(x: np.ndarray, y: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, float]:
-    """Ridge least squares ``y ~ bias + x @ lut``, each choice's latency shared across decisions first.
+    """Weighted ridge least squares ``y ~ bias + x @ lut``, each choice's latency shared across decisions first.
 
     ``lut[d, c] = g[c] + h[d, c]``: ``g`` (what choice ``c`` costs anywhere: an op, a kernel size)
     is lightly penalised (:data:`RIDGE`), the per-decision deviation ``h`` more (:data:`PER_DECISION`),
     so a few dozen measurements already give a sensible table and more data lets positions differ.
-    The bias is unpenalised.  Returns the flattened ``g + h`` (a plain look-up table) and the bias.
+    Residuals are weighted by ``1 / y^2`` (relative errors: timing noise is proportional to the
+    latency, and a 1 ms network matters as much as a 10 ms one).  The bias is unpenalised.
+    Returns the flattened ``g + h`` (a plain look-up table) and the bias.
     """
     d, c = shape
-    z = np.concatenate([x, x.reshape(len(x), d, c).sum(1)], axis=1)
-    zm, ym = z.mean(0), y.mean()
-    zc, yc = z - zm, y - ym
-    gram = zc.T @ zc
-    scale = max(float(np.trace(gram)) / z.shape[1] / len(y), 1e-12)  # a feature's variance per record
-    pen = np.concatenate([np.full(d * c, PER_DECISION), np.full(c, RIDGE)]) * scale
-    beta = np.linalg.solve(gram + np.diag(pen), zc.T @ yc)
-    lut = beta[: d * c] + np.tile(beta[d * c:], d)
-    return lut.astype(np.float32), float(ym - zm @ beta)
+    n = len(y)
+    z = np.concatenate([x, x.reshape(n, d, c).sum(1), np.ones((n, 1))], axis=1)
+    w = 1.0 / np.maximum(y, 1e-9) ** 2
+    w = w / w.mean()
+    zw, yw = z * np.sqrt(w)[:, None], y * np.sqrt(w)
+    feats = z[:, :-1] - z[:, :-1].mean(0)
+    scale = max(float(np.sum(feats ** 2)) / feats.shape[1] / n, 1e-12)  # a feature's variance per record
+    pen = np.concatenate([np.full(d * c, PER_DECISION), np.full(c, RIDGE), [0.0]]) * scale
+    beta = np.linalg.solve(zw.T @ zw + np.diag(pen), zw.T @ yw)
+    lut = beta[: d * c] + np.tile(beta[d * c: d * c + c], d)
+    return lut.astype(np.float32), float(beta[-1])
 
 
 def _fit_correction(x: np.ndarray, target: np.ndarray, seed: int, steps: int = 1500) -> tuple[np.ndarray, ...]:
@@ -201,30 +205,50 @@ def fit(space: Any, records: Sequence[Mapping[str, Any]], *, seed: int = 0, corr
     return dataclasses.replace(model, floor=float(FLOOR * y.min()), meta=dict(meta or {}))
 
 
-def holdout_report(space: Any, records: Sequence[Mapping[str, Any]], *, fraction: float = 0.3,
-                   seed: int = 0) -> dict[str, Any]:
-    """Fit on ``1 - fraction`` of the records, score the rest: the model's Kendall tau / median relative
-    error, and MACs' (and params') Kendall tau with the same measured latencies."""
-    n = len(records)
-    n_test = max(3, int(round(fraction * n)))
-    if n_test < 3 or n - n_test < 4:
-        raise ValueError(f"a held-out report needs at least 7 measured architectures (4 to fit, 3 to test), got {n}")
-    order = np.random.default_rng(seed).permutation(n)
-    test = [records[i] for i in order[:n_test]]
-    train = [records[i] for i in order[n_test:]]
+def _split_scores(space: Any, train: Sequence[Mapping[str, Any]], test: Sequence[Mapping[str, Any]],
+                  seed: int) -> dict[str, Any]:
+    """Fit on ``train``, score on ``test``: model, look-up table alone, MACs and params."""
     model = fit(space, train, seed=seed)
     meas = np.array([r["median_ms"] for r in test])
-    pred = predict_features(model, encode_strings(space, [r["arch"] for r in test]))
-    lut_only = predict_features(dataclasses.replace(model, corrected=False),
-                                encode_strings(space, [r["arch"] for r in test]))
-    return {"fitted_on": len(train), "held_out": len(test), "seed": int(seed),
-            "kendall_tau": kendall_tau(pred, meas), "median_rel_error": relative_error(pred, meas),
+    x = encode_strings(space, [r["arch"] for r in test])
+    pred = predict_features(model, x)
+    lut_only = predict_features(dataclasses.replace(model, corrected=False), x)
+    return {"kendall_tau": kendall_tau(pred, meas), "median_rel_error": relative_error(pred, meas),
             "lut_kendall_tau": kendall_tau(lut_only, meas), "lut_median_rel_error": relative_error(lut_only, meas),
             "correction_kept": bool(model.corrected),
             "macs_kendall_tau": kendall_tau([r["macs_M"] for r in test], meas),
             "params_kendall_tau": kendall_tau([r["params_M"] for r in test], meas),
             "measured": meas.tolist(), "predicted": np.asarray(pred).tolist(),
             "macs_M": [r["macs_M"] for r in test]}
+
+
+def holdout_report(space: Any, records: Sequence[Mapping[str, Any]], *, fraction: float = 0.3,
+                   seed: int = 0, splits: int = 1) -> dict[str, Any]:
+    """Fit on ``1 - fraction`` of the records, score the rest: the model's Kendall tau / median relative
+    error, and MACs' (and params') Kendall tau with the same measured latencies.
+
+    With ``splits > 1`` the scores are means over that many random splits (``<score>_sd``: their
+    standard deviation; a single split of a few dozen noisy measurements is itself noisy); the
+    measured/predicted lists (for plots) are the first split's.
+    """
+    n = len(records)
+    n_test = max(3, int(round(fraction * n)))
+    if n - n_test < 4:
+        raise ValueError(f"a held-out report needs at least 7 measured architectures (4 to fit, 3 to test), got {n}")
+    rng = np.random.default_rng(seed)
+    runs = []
+    for k in range(max(int(splits), 1)):
+        order = rng.permutation(n)
+        runs.append(_split_scores(space, [records[i] for i in order[n_test:]], [records[i] for i in order[:n_test]],
+                                  seed + k))
+    out = {"fitted_on": n - n_test, "held_out": n_test, "seed": int(seed), "splits": len(runs), **runs[0]}
+    for key in ("kendall_tau", "median_rel_error", "lut_kendall_tau", "lut_median_rel_error", "macs_kendall_tau",
+                "params_kendall_tau"):
+        values = np.array([r[key] for r in runs], np.float64)
+        out[key] = float(np.nanmean(values))
+        out[f"{key}_sd"] = float(np.nanstd(values))
+    out["correction_kept"] = float(np.mean([r["correction_kept"] for r in runs]))
+    return out
 
 
 def save_model(model: LatencyModel, path: str | os.PathLike) -> None:

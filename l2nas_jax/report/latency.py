@@ -24,8 +24,9 @@ def plot_latency(held: Mapping[str, Any], records: Sequence[Mapping[str, Any]], 
     ax.plot([lo, hi], [lo, hi], "k--", lw=1)
     ax.set_xlabel("measured latency (ms)")
     ax.set_ylabel("modelled latency (ms)")
+    many = f" (mean of {held['splits']} splits; points: one)" if held.get("splits", 1) > 1 else ""
     ax.set_title(f"held-out: Kendall tau {held['kendall_tau']:.2f}, "
-                 f"median error {100 * held['median_rel_error']:.1f}%", fontsize=10)
+                 f"median error {100 * held['median_rel_error']:.0f}%{many}", fontsize=9)
     ax = axes[1]
     macs = np.array([r["macs_M"] for r in records])
     lat = np.array([r["median_ms"] for r in records])
@@ -35,7 +36,7 @@ def plot_latency(held: Mapping[str, Any], records: Sequence[Mapping[str, Any]], 
     ax.set_xlabel("MACs (M)")
     ax.set_ylabel("measured latency (ms, median, 10-90% bars)")
     ax.set_title(f"all {len(records)} measured (MACs Kendall tau on the held-out ones: "
-                 f"{held['macs_kendall_tau']:.2f})", fontsize=10)
+                 f"{held['macs_kendall_tau']:.2f})", fontsize=9)
     if title:
         axes[0].figure.suptitle(title, fontsize=11)
     axes[0].figure.tight_layout()

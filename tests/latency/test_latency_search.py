@@ -123,7 +123,7 @@ def test_latency_cli_measures_fits_and_resumes(tmp_path, capsys):
             "--warmup", "1", "--out", str(meas), "--model", str(model), "--no-progress"]
     assert main(args) == 0, capsys.readouterr().err
     out = capsys.readouterr().out
-    assert "nb201: 8 architectures on cpu" in out and "held-out (3 of 8 measured)" in out and "MACs Kendall tau" in out
+    assert "nb201: 8 architectures on cpu" in out and "held-out (3 of 8 measured, mean of 5 random splits)" in out and "MACs Kendall tau" in out
     first = json.loads(meas.read_text())
     assert len(first["records"]) == 8 and model.with_suffix(".png").stat().st_size > 0
     m = lm.load_model(model, NB201)
