@@ -89,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"splits (mean +- sd). Shared machine: the 10-90 % spread column says how much repeated timings of one "
           f"network varied.", "",
           "| space | network | measured range (ms) | 10-90 % spread (median) | model Kendall tau | "
-          "model median rel. error | look-up table alone tau / error | MACs Kendall tau | compile s / arch |",
+          "model median rel. error | look-up table alone tau / error | MACs Kendall tau | s per arch: compile + timing |",
           "|---|---|---|---:|---:|---:|---|---:|---:|"]
     for r in rows:
         s, h = r["summary"], r["holdout"]
@@ -97,7 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"{100 * s['median_spread']:.0f} % | {h['kendall_tau']:.2f} +- {h['kendall_tau_sd']:.2f} | "
                   f"{100 * h['median_rel_error']:.0f} +- {100 * h['median_rel_error_sd']:.0f} % | "
                   f"{h['lut_kendall_tau']:.2f} / {100 * h['lut_median_rel_error']:.0f} % | "
-                  f"{h['macs_kendall_tau']:.2f} +- {h['macs_kendall_tau_sd']:.2f} | {r['compile_s_per_arch']:.2f} |")
+                  f"{h['macs_kendall_tau']:.2f} +- {h['macs_kendall_tau_sd']:.2f} | "
+                  f"{r['compile_s_per_arch']:.1f} + {r['measure_s_per_arch']:.1f} |")
     md += ["", "Held-out architectures per space: "
            + ", ".join(f"{r['space']} {r['holdout']['held_out']}" for r in rows)
            + ". Plots: `latency_<space>.png` (modelled vs measured on the held-out set; latency vs MACs).", ""]

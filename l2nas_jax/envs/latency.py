@@ -54,6 +54,7 @@ class LatencyEnv(ExtraColumn):
 
     inner: Any
     lut: jax.Array
+    scale: jax.Array
     bias: jax.Array
     w1: jax.Array
     b1: jax.Array
@@ -74,7 +75,8 @@ class LatencyEnv(ExtraColumn):
 
     def latency(self, arch: chex.Array) -> jax.Array:
         """Modelled latency (ms) of ``arch``."""
-        return latency_model.predict_features(self, self.inner.encode(arch).reshape(-1)).astype(jnp.float32)
+        x = latency_model.arch_features(self.inner.encode, self.inner.cost, arch)
+        return latency_model.predict_features(self, x).astype(jnp.float32)
 
     def extra_value(self, arch: chex.Array) -> jax.Array:
         return self.latency(arch)
@@ -92,7 +94,7 @@ def with_latency(env: Any, model_file: str | os.PathLike, *, pareto: bool = Fals
 
         space = get_space(env.name)
     m = latency_model.load_model(model_file, space)
-    return LatencyEnv(inner=env, lut=jnp.asarray(m.lut), bias=jnp.float32(m.bias), w1=jnp.asarray(m.w1),
+    return LatencyEnv(inner=env, lut=jnp.asarray(m.lut), scale=jnp.asarray(m.scale), bias=jnp.float32(m.bias), w1=jnp.asarray(m.w1),
                       b1=jnp.asarray(m.b1), w2=jnp.asarray(m.w2), b2=jnp.float32(m.b2), floor=jnp.float32(m.floor),
                       corrected=m.corrected,
                       latency_source=os.fspath(model_file), pareto=bool(pareto), name=env.name,

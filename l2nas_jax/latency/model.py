@@ -2,8 +2,10 @@
 
 The model is OFA's look-up table, generalised to any space: every (decision, choice) pair of the
 space's one-hot encoding (``Space.encode``) has a latency, and an architecture's latency is a
-constant plus the sum over its choices (fitted by ridge least squares on the measurements, a
-choice's latency shared across decisions unless the data say otherwise).
+constant plus the sum over its choices plus a term proportional to its analytic MACs (fitted by
+weighted ridge least squares on the measurements; a choice's latency is shared across decisions
+unless the data say otherwise, and how strongly the table is pulled toward "MACs only" is chosen
+by cross-validation).
 Where the sum is biased (interactions: a resolution that scales every layer, a cell whose
 skip-only paths fuse away), a small correction learns the log-ratio of measured to summed
 latency: one hidden layer of :data:`HIDDEN` tanh units on the same encoding.  The correction is
@@ -34,12 +36,14 @@ FORMAT = "l2nas-latency-model/1"
 FLOOR = 0.5
 #: Hidden units of the correction MLP.
 HIDDEN = 16
-#: Ridge penalty of the look-up table's shared part (a choice's latency wherever it is), in records (the
-#: one-hot columns of a decision sum to one, so plain least squares is singular without one).
+#: Ridge penalty of the MACs coefficient, in records (a token one: it keeps the solve well posed).
 RIDGE = 1e-3
-#: Ridge penalty of the per-decision deviations from the shared part, in records: as if every deviation had
-#: been measured to be 0 this many times (a prior that fades as measurements accumulate).
-PER_DECISION = 3.0
+#: Ridge penalties tried for the per-decision deviations from the shared part and for the shared part itself,
+#: in records (as if each had been measured to be 0 that many times); the pair with the lowest 5-fold
+#: cross-validated error is used, so a space where the choices explain little leans on MACs instead.
+PER_DECISION_GRID = (1.0, 10.0, 100.0, 1e4)
+SHARED_GRID = (1e-3, 10.0, 1e4)
+FOLDS = 5
 #: Fraction of the fitting records used to decide whether to keep the correction.
 VALIDATION = 0.25
 #: The correction is kept when it cuts the validation error to below this fraction of the table's alone.
@@ -53,9 +57,10 @@ class LatencyModel:
     """Look-up table + correction (NumPy arrays; :func:`predict` is pure and jittable)."""
 
     space: str
-    lut: np.ndarray  # float32[A]: latency (ms) of each (decision, choice) of the flattened one-hot encoding
+    lut: np.ndarray  # float32[A + 1]: ms of each (decision, choice) of the one-hot encoding, then per scaled MACs
+    scale: np.ndarray  # float32[A + 1]: features are multiplied by this first (1 for the one-hot, 1 / mean MACs)
     bias: float  # ms: what every network costs (stem, head, dispatch)
-    w1: np.ndarray  # float32[A, HIDDEN]  correction, log-ratio: tanh(x w1 + b1) w2 + b2
+    w1: np.ndarray  # float32[A + 1, HIDDEN]  correction, log-ratio: tanh(x w1 + b1) w2 + b2
     b1: np.ndarray  # float32[HIDDEN]
     w2: np.ndarray  # float32[HIDDEN]
     b2: float
@@ -74,7 +79,8 @@ def _corr(params: Sequence[Any], x: Any, xp: Any) -> Any:
 
 
 def predict_features(model: Any, x: Any) -> Any:
-    """Latency (ms) of encodings ``x`` (``float[..., A]``); jittable (``jnp`` for JAX input, NumPy for NumPy).
+    """Latency (ms) of features ``x`` (``float[..., A + 1]``: :func:`arch_features`); jittable (``jnp`` for JAX
+    input, NumPy for NumPy).
 
     ``model``: a :class:`LatencyModel`, or anything with its array fields (the search's environment
     holds them as JAX arrays).
@@ -83,6 +89,7 @@ def predict_features(model: Any, x: Any) -> Any:
     import jax.numpy as jnp
 
     xp = jnp if isinstance(x, jax.Array) else np
+    x = x * xp.asarray(model.scale)
     floor = xp.maximum(model.floor, 1e-6)
     base = xp.maximum(x @ xp.asarray(model.lut) + model.bias, floor)
     if not model.corrected:
@@ -91,42 +98,71 @@ def predict_features(model: Any, x: Any) -> Any:
     return xp.maximum(base * corr, floor)
 
 
+def arch_features(encode: Any, cost: Any, arch: Any) -> Any:
+    """``float32[A + 1]``: the flattened one-hot encoding and the analytic MACs (M) of ``arch`` (jittable).
+
+    ``encode`` / ``cost`` are a space's (or an environment's) functions of the same names.
+    """
+    import jax.numpy as jnp
+
+    return jnp.concatenate([encode(arch).reshape(-1), jnp.reshape(cost(arch)[1], (1,))]).astype(jnp.float32)
+
+
 def predict(model: LatencyModel, space: Any, arch: Any) -> Any:
     """Latency (ms) of one architecture of ``space`` (int array, as the searchers use it); pure and jittable."""
-    return predict_features(model, space.encode(arch).reshape(-1))
+    return predict_features(model, arch_features(space.encode, space.cost, arch))
 
 
 def encode_strings(space: Any, archs: Sequence[str]) -> np.ndarray:
-    """``float32[n, A]`` one-hot encodings of architecture strings."""
+    """``float32[n, A + 1]`` features (:func:`arch_features`) of architecture strings."""
     import jax
     import jax.numpy as jnp
 
     arr = jnp.asarray(np.stack([np.asarray(space.from_string(a)) for a in archs]))
-    return np.asarray(jax.vmap(lambda a: space.encode(a).reshape(-1))(arr), np.float32)
+    return np.asarray(jax.vmap(lambda a: arch_features(space.encode, space.cost, a))(arr), np.float32)
 
 
-def _fit_lut(x: np.ndarray, y: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, float]:
-    """Weighted ridge least squares ``y ~ bias + x @ lut``, each choice's latency shared across decisions first.
+def _fit_lut(x: np.ndarray, y: np.ndarray, shape: tuple[int, int], per_decision: float,
+             shared: float) -> tuple[np.ndarray, float]:
+    """Weighted ridge least squares ``y ~ bias + x @ lut`` on scaled features (one-hot, then MACs).
 
     ``lut[d, c] = g[c] + h[d, c]``: ``g`` (what choice ``c`` costs anywhere: an op, a kernel size)
-    is lightly penalised (:data:`RIDGE`), the per-decision deviation ``h`` more (:data:`PER_DECISION`),
-    so a few dozen measurements already give a sensible table and more data lets positions differ.
-    Residuals are weighted by ``1 / y^2`` (relative errors: timing noise is proportional to the
-    latency, and a 1 ms network matters as much as a 10 ms one).  The bias is unpenalised.
-    Returns the flattened ``g + h`` (a plain look-up table) and the bias.
+    is penalised by ``shared``, the per-decision deviation ``h`` by ``per_decision`` (both in records),
+    the MACs coefficient and the bias hardly or not at all.  Residuals are weighted by ``1 / y^2``
+    (relative errors: timing noise is proportional to the latency, and a 1 ms network matters as
+    much as a 10 ms one).  Returns the table (``g + h``, then the MACs coefficient) and the bias.
     """
     d, c = shape
-    n = len(y)
-    z = np.concatenate([x, x.reshape(n, d, c).sum(1), np.ones((n, 1))], axis=1)
+    a, n = d * c, len(y)
+    z = np.concatenate([x, x[:, :a].reshape(n, d, c).sum(1), np.ones((n, 1))], axis=1)
     w = 1.0 / np.maximum(y, 1e-9) ** 2
     w = w / w.mean()
     zw, yw = z * np.sqrt(w)[:, None], y * np.sqrt(w)
     feats = z[:, :-1] - z[:, :-1].mean(0)
     scale = max(float(np.sum(feats ** 2)) / feats.shape[1] / n, 1e-12)  # a feature's variance per record
-    pen = np.concatenate([np.full(d * c, PER_DECISION), np.full(c, RIDGE), [0.0]]) * scale
+    pen = np.concatenate([np.full(a, per_decision), [RIDGE], np.full(c, shared), [0.0]]) * scale
     beta = np.linalg.solve(zw.T @ zw + np.diag(pen), zw.T @ yw)
-    lut = beta[: d * c] + np.tile(beta[d * c: d * c + c], d)
+    lut = np.concatenate([beta[:a] + np.tile(beta[a + 1: a + 1 + c], d), beta[a: a + 1]])
     return lut.astype(np.float32), float(beta[-1])
+
+
+def _cv_penalties(x: np.ndarray, y: np.ndarray, shape: tuple[int, int], seed: int) -> tuple[float, float]:
+    """The (per-decision, shared) penalties with the lowest :data:`FOLDS`-fold median relative error."""
+    folds = np.random.default_rng(seed).permutation(np.arange(len(y)) % FOLDS)
+    best: tuple[float, float, float] | None = None
+    for per in PER_DECISION_GRID:
+        for shared in SHARED_GRID:
+            errs = []
+            for k in range(FOLDS):
+                tr, va = folds != k, folds == k
+                if tr.sum() < 2 or not va.any():
+                    continue
+                lut, bias = _fit_lut(x[tr], y[tr], shape, per, shared)
+                errs.append(np.abs(np.maximum(x[va] @ lut + bias, 1e-9) - y[va]) / y[va])
+            err = float(np.median(np.concatenate(errs))) if errs else 0.0
+            if best is None or err < best[0]:
+                best = (err, per, shared)
+    return best[1], best[2]
 
 
 def _fit_correction(x: np.ndarray, target: np.ndarray, seed: int, steps: int = 1500) -> tuple[np.ndarray, ...]:
@@ -159,14 +195,23 @@ def _fit_correction(x: np.ndarray, target: np.ndarray, seed: int, steps: int = 1
     return w1, b1, w2, float(b2)
 
 
-def _build(space: Any, x: np.ndarray, y: np.ndarray, *, correction: bool, seed: int) -> LatencyModel:
-    lut, bias = _fit_lut(x, y, tuple(space.alpha_shape))
-    zero = LatencyModel(space=space.name, lut=lut, bias=bias, w1=np.zeros((x.shape[1], HIDDEN), np.float32),
-                        b1=np.zeros(HIDDEN, np.float32), w2=np.zeros(HIDDEN, np.float32), b2=0.0, corrected=False)
+def _build(space: Any, x: np.ndarray, y: np.ndarray, *, correction: bool, seed: int,
+           penalties: tuple[float, float] | None = None) -> LatencyModel:
+    """Fit on raw features ``x`` (MACs scaled by their mean here); penalties by cross-validation unless given."""
+    scale = np.ones(x.shape[1], np.float32)
+    scale[-1] = 1.0 / max(float(np.mean(x[:, -1])), 1e-9)
+    xs = x * scale
+    shape = tuple(space.alpha_shape)
+    per, shared = penalties if penalties is not None else _cv_penalties(xs, y, shape, seed)
+    lut, bias = _fit_lut(xs, y, shape, per, shared)
+    zero = LatencyModel(space=space.name, lut=lut, scale=scale, bias=bias,
+                        w1=np.zeros((x.shape[1], HIDDEN), np.float32), b1=np.zeros(HIDDEN, np.float32),
+                        w2=np.zeros(HIDDEN, np.float32), b2=0.0, corrected=False,
+                        meta={"penalties": {"per_decision": per, "shared": shared}})
     if not correction:
         return zero
     target = np.log(y / predict_features(zero, x)).astype(np.float32)
-    w1, b1, w2, b2 = _fit_correction(x, target, seed)
+    w1, b1, w2, b2 = _fit_correction(xs, target, seed)
     return dataclasses.replace(zero, w1=w1, b1=b1, w2=w2, b2=b2, corrected=True)
 
 
@@ -202,7 +247,7 @@ def fit(space: Any, records: Sequence[Mapping[str, Any]], *, seed: int = 0, corr
                                y[val]) for c in (False, True)]
         correction = errs[1] < KEEP * errs[0] and errs[0] - errs[1] > MIN_GAIN
     model = _build(space, x, y, correction=bool(correction), seed=seed)
-    return dataclasses.replace(model, floor=float(FLOOR * y.min()), meta=dict(meta or {}))
+    return dataclasses.replace(model, floor=float(FLOOR * y.min()), meta={**model.meta, **dict(meta or {})})
 
 
 def _split_scores(space: Any, train: Sequence[Mapping[str, Any]], test: Sequence[Mapping[str, Any]],
@@ -258,7 +303,7 @@ def save_model(model: LatencyModel, path: str | os.PathLike) -> None:
 
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as f:
-            np.savez(f, lut=model.lut, w1=model.w1, b1=model.b1, w2=model.w2, meta=np.asarray(meta))
+            np.savez(f, lut=model.lut, scale=model.scale, w1=model.w1, b1=model.b1, w2=model.w2, meta=np.asarray(meta))
 
     io.write_with(path, write)
 
@@ -268,7 +313,7 @@ def load_model(path: str | os.PathLike, space: Any | None = None) -> LatencyMode
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in ("lut", "w1", "b1", "w2", "meta")}
+            arrays = {k: z[k] for k in ("lut", "scale", "w1", "b1", "w2", "meta")}
         info = json.loads(str(arrays.pop("meta")))
     except FileNotFoundError:
         raise ValueError(f"{path}: no such latency model file (make one with l2nas latency ... --model {path})") from None
@@ -276,12 +321,13 @@ def load_model(path: str | os.PathLike, space: Any | None = None) -> LatencyMode
         raise ValueError(f"{path}: not a latency model file ({type(e).__name__})") from None
     if not isinstance(info, dict) or info.get("format") != FORMAT:
         raise ValueError(f"{path}: not a latency model file (expected format {FORMAT!r})")
-    model = LatencyModel(space=info["space"], lut=arrays["lut"].astype(np.float32), bias=float(info["bias"]),
+    model = LatencyModel(space=info["space"], lut=arrays["lut"].astype(np.float32),
+                         scale=arrays["scale"].astype(np.float32), bias=float(info["bias"]),
                          w1=arrays["w1"].astype(np.float32), b1=arrays["b1"].astype(np.float32),
                          w2=arrays["w2"].astype(np.float32), b2=float(info["b2"]), corrected=bool(info["corrected"]),
                          floor=float(info.get("floor", 0.0)), meta=info.get("meta", {}))
     if space is not None:
-        a = int(np.prod(space.alpha_shape))
+        a = int(np.prod(space.alpha_shape)) + 1
         if model.space != space.name or model.features != a:
             raise ValueError(f"{path} is a latency model of the {model.space} space ({model.features} features), "
                              f"not of {space.name} ({a}): measure this space with l2nas latency --space {space.name}")

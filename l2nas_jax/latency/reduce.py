@@ -44,8 +44,9 @@ def choice_accuracy(encodings: np.ndarray, values: np.ndarray, shape: tuple[int,
 
 
 def choice_latency(lut: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """``float[D, C]``: each choice's latency (ms) relative to its decision's mean (the model's table)."""
-    t = np.asarray(lut, np.float64).reshape(shape)
+    """``float[D, C]``: each choice's latency (ms) relative to its decision's mean (the model's table; a MACs
+    term after the table's ``D * C`` entries is not a choice and is left out)."""
+    t = np.asarray(lut, np.float64)[: shape[0] * shape[1]].reshape(shape)
     return t - t.mean(1, keepdims=True)
 
 

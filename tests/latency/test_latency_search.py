@@ -35,8 +35,7 @@ def model_file(tmp_path_factory):
 
 def modelled_all(path):
     m = lm.load_model(path, NB201)
-    x = np.asarray(jax.vmap(lambda a: NB201.encode(a).reshape(-1))(NB201.enumerate_archs()))
-    return lm.predict_features(m, x)
+    return np.asarray(jax.jit(jax.vmap(lambda a: lm.predict(m, NB201, a)))(NB201.enumerate_archs()))
 
 
 def test_parse_latency():
@@ -102,7 +101,7 @@ def test_search_cli_reports_the_measured_latency(model_file, tmp_path, capsys):
     (["--latency-model", "{model}", "--max-latency", "0.001ms"], "below the smallest latency"),
     (["--latency-model", "{model}", "--max-latency", "5ms", "--pareto", "latency"], "cannot be combined"),
     (["--latency-model", "{missing}", "--max-latency", "5ms"], "no such latency model file"),
-    (["--latency-model", "{darts}", "--max-latency", "5ms"], "latency model of the darts space (196 features), not of nb201"),
+    (["--latency-model", "{darts}", "--max-latency", "5ms"], "latency model of the darts space (197 features), not of nb201"),
 ])
 def test_bad_latency_options_are_one_line_errors(model_file, tmp_path, capsys, extra, message):
     darts = get_space("darts")

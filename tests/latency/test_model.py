@@ -62,7 +62,8 @@ def test_predict_is_pure_and_jittable(tmp_path):
                    correction=True)
     archs = jax.vmap(NB201.random_arch)(jax.random.split(jax.random.key(5), 16))
     jitted = jax.jit(jax.vmap(lambda a: lm.predict(model, NB201, a)))(archs)
-    eager = np.array([lm.predict_features(model, np.asarray(NB201.encode(a)).reshape(-1)) for a in archs])
+    eager = np.array([lm.predict_features(model, np.asarray(lm.arch_features(NB201.encode, NB201.cost, a)))
+                      for a in archs])
     np.testing.assert_allclose(np.asarray(jitted), eager, rtol=1e-5)
     assert np.array_equal(np.asarray(jitted), np.asarray(jax.jit(jax.vmap(lambda a: lm.predict(model, NB201, a)))(
         archs)))  # the same inputs, the same outputs
