@@ -395,8 +395,8 @@ def _check_minimum(env: Any, min_params: float, min_macs: float, max_params: flo
                              f"architecture ({least:.6g}M){hint}")
 
 
-def _enumerable(env: Any) -> bool:
-    """``env`` lists its architectures (a table environment whose space has no ``enumerate_archs`` does not)."""
+def enumerable(env: Any) -> bool:
+    """``env`` lists its architectures (one built on a space without ``enumerate_archs`` does not, wrapped or not)."""
     space = getattr(env, "space", None)
     return hasattr(env, "enumerate_archs") and getattr(space, "enumerate_archs", True) is not None
 
@@ -460,7 +460,7 @@ def constrain(
     common = dict(inner=env, max_params=math.inf if p is None else p, max_macs=math.inf if m is None else m,
                   margin=float(margin), feasible_proposals=bool(feasible_proposals), name=env.name, alpha_shape=tuple(env.alpha_shape),
                   arch_shape=tuple(env.arch_shape), num_archs=int(env.num_archs), **extra)
-    if _enumerable(env):
+    if enumerable(env):
         en = enumerate_space(env, p, m, lim)
         ok = en.present if en.present is not None else slice(None)
         _check_minimum(env, float(np.nanmin(en.params[ok], initial=np.inf)),

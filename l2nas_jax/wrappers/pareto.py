@@ -27,7 +27,7 @@ import numpy as np
 from flax import struct
 
 from l2nas_jax.core.pareto import hypervolume, pareto_front
-from l2nas_jax.envs.constrained import enumerate_space
+from l2nas_jax.envs.constrained import enumerable, enumerate_space
 from l2nas_jax.envs.scalarized import ScalarizedEnv, arch_costs
 from l2nas_jax.searcher import Searcher, StepOutput
 
@@ -123,7 +123,7 @@ def pareto_summary(env: Any, result: Any, lambdas: np.ndarray | None = None) -> 
     pooled = _front_points(env, archs.reshape(S * T, *archs.shape[2:]), acc.ravel(), params.ravel(), macs.ravel())
     out["front"] = pooled
     true = None
-    if hasattr(env, "enumerate_archs"):
+    if enumerable(env):
         en = enumerate_space(env)
         tf = pareto_front(en.report, en.macs)
         ref = (float(en.report[tf].min()) - 1.0, float(np.log2(en.macs.max())) + 1e-6)
