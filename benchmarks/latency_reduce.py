@@ -32,6 +32,8 @@ from l2nas_jax.report import records
 from l2nas_jax.spaces import get_space
 
 RESULTS = Path(__file__).resolve().parent / "results"
+#: The "useful" hypervolume counts only networks within this many accuracy points of the table optimum.
+USEFUL = 5.0
 DEFAULT_MEASUREMENTS = Path("runs") / "benchmarks" / "latency_cpu" / "latency_nb201.measurements.json"
 
 
@@ -47,6 +49,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     records.add_output_args(p, "latency_reduce")
     return p.parse_args(argv)
+
+
+def _earlier_measurements(path: Path, measurements: Path) -> dict[str, float]:
+    """Front latencies measured by an earlier run into the same --out with the same model data (else none)."""
+    import json
+
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return dict(old.get("measured_ms", {})) if old.get("config", {}).get("measurements") == str(measurements) else {}
 
 
 def run_fronts(env: Any, method: str, args: argparse.Namespace) -> list[list[str]]:
@@ -77,28 +90,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     fronts = {(m, arm): run_fronts(envs[arm], m, args) for m in methods for arm in envs}
     archs = sorted({a for fs in fronts.values() for f in fs for a in f})
-    print(f"measuring {len(archs)} front architectures ...", file=sys.stderr)
-    measured = {}
-    for i, a in enumerate(archs):
+    measured = _earlier_measurements(args.out / "latency_reduce.json", args.measurements)
+    todo = [a for a in archs if a not in measured]
+    print(f"measuring {len(todo)} front architectures ({len(archs) - len(todo)} measured by an earlier run) ...",
+          file=sys.stderr)
+    for i, a in enumerate(todo):
         measured[a] = measure.measure_arch(space, a, batch=int(data["settings"]["batch"]),
                                            net=measure.net_spec(data["settings"]["net"]),
                                            repeats=int(data["settings"]["repeats"]))["median_ms"]
-        print(f"  {i + 1}/{len(archs)}", file=sys.stderr, flush=True)
+        print(f"  {i + 1}/{len(todo)}", file=sys.stderr, flush=True)
+    measured = {a: measured[a] for a in archs}
     accuracy = {a: float(table.report(table.string_to_arch(a))) for a in archs}
     ref_acc = min(accuracy.values()) - 1.0
+    ref_useful = float(table.optimum) - USEFUL
     ref_lat = max(measured.values()) * 1.05
     rows, data_out = [], {}
     for (m, arm), fs in fronts.items():
         hv = [hypervolume(np.array([accuracy[a] for a in f]), np.array([measured[a] for a in f]), ref_acc, ref_lat)
               for f in fs]
+        hv_useful = [hypervolume(np.array([accuracy[a] for a in f]), np.array([measured[a] for a in f]), ref_useful,
+                                 ref_lat) for f in fs]
         pooled = sorted({a for f in fs for a in f})
         pa, pl = np.array([accuracy[a] for a in pooled]), np.array([measured[a] for a in pooled])
         front = pareto_front(pa, pl)
-        data_out[f"{m}/{arm}"] = {"run_hypervolumes": hv, "pooled_hypervolume": hypervolume(pa, pl, ref_acc, ref_lat),
+        data_out[f"{m}/{arm}"] = {"run_hypervolumes": hv, "run_hypervolumes_useful": hv_useful, "run_fronts": fs,
+                                  "pooled_hypervolume": hypervolume(pa, pl, ref_acc, ref_lat),
                                   "pooled_front": [{"arch": pooled[i], "accuracy": pa[i], "measured_ms": pl[i]}
                                                    for i in front]}
         rows.append((m, arm, float(np.mean(hv)), float(np.std(hv) / np.sqrt(len(hv))),
-                     data_out[f"{m}/{arm}"]["pooled_hypervolume"], len(front)))
+                     data_out[f"{m}/{arm}"]["pooled_hypervolume"], len(front), float(np.mean(hv_useful)),
+                     float(np.std(hv_useful) / np.sqrt(len(hv_useful)))))
     wall = time.perf_counter() - t0
     md = ["# NB201: searching a hardware-reduced space vs the full space", "",
           f"Generated {records.utc_now()} by `{command}` in {wall:.0f} s. Latency model fitted on "
@@ -108,19 +129,25 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"seen the searched table. Dropped {len(gone)} of {keep.size} choices: {', '.join(gone) or 'none'}.", "",
           f"Pareto search (accuracy vs modelled latency, `--pareto latency`), {args.seeds} seeds x {args.queries} "
           f"queries per arm, the same seeds. Every front architecture ({len(archs)}) was then measured; "
-          f"hypervolume in ({args.dataset} test accuracy, measured latency in ms), reference point "
-          f"({ref_acc:.2f} %, {ref_lat:.3f} ms) shared by all arms. Higher is better.", "",
-          "| method | space | hypervolume per run (mean +- s.e.) | pooled front's hypervolume | pooled front size |",
-          "|---|---|---:|---:|---:|"]
-    md += [f"| {m} | {arm} | {hv:.3f} +- {se:.3f} | {ph:.3f} | {n} |" for m, arm, hv, se, ph, n in rows]
+          f"hypervolume in ({args.dataset} test accuracy, measured latency in ms) with the reference latency "
+          f"{ref_lat:.3f} ms shared by all arms, and two reference accuracies: {ref_acc:.2f} % (every front point "
+          f"counts) and {ref_useful:.2f} % (the table optimum - {USEFUL:g}: only useful networks count). Higher is "
+          f"better.", "",
+          "| method | space | hypervolume per run (mean +- s.e.) | useful part per run (mean +- s.e.) | "
+          "pooled front's hypervolume | pooled front size |",
+          "|---|---|---:|---:|---:|---:|"]
+    md += [f"| {m} | {arm} | {hv:.1f} +- {se:.1f} | {hu:.2f} +- {su:.2f} | {ph:.1f} | {n} |"
+           for m, arm, hv, se, ph, n, hu, su in rows]
     verdict = []
     for m in methods:
         full = next(r for r in rows if r[0] == m and r[1] == "full")
         red = next(r for r in rows if r[0] == m and r[1] == "reduced")
-        better = "better" if red[2] > full[2] + 2 * max(red[3], full[3]) else \
-            "worse" if red[2] < full[2] - 2 * max(red[3], full[3]) else "no clearly different"
-        verdict.append(f"{m}: the reduced space gives a {better} front per run ({red[2]:.3f} vs {full[2]:.3f}; "
-                       f"'clearly' = more than 2 standard errors apart).")
+        for what, i, j in (("whole front", 2, 3), ("useful part", 6, 7)):
+            margin = 2 * max(red[j], full[j])
+            word = "a better" if red[i] > full[i] + margin else "a worse" if red[i] < full[i] - margin else \
+                "no clearly different"
+            verdict.append(f"{m}, {what}: the reduced space gives {word} front per run ({red[i]:.2f} vs "
+                           f"{full[i]:.2f}; 'clearly' = more than 2 standard errors apart).")
     md += ["", *verdict, ""]
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in ("out", "record")}
     records.save(records.Record(stem="latency_reduce", command=command, seed=args.seed, config=config,
