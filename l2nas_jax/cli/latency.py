@@ -21,11 +21,11 @@ def add_latency_parser(sub: Any) -> argparse.ArgumentParser:
         "latency", help="measure inference latency of sampled architectures on this machine; fit a latency model",
         description="Build the fixed network of --archs architectures (stratified over MACs, so cheap and expensive "
                     "ones are both covered), compile each for this JAX backend and time its inference (compile time "
-                    "excluded and recorded apart; warm-up, --repeats timed repeats, median and 10-90%% spread). "
+                    "excluded and recorded apart; warm-up, --repeats timed repeats, median and 10-90% spread). "
                     "The --out file is rewritten after every architecture: run the same command again to continue "
-                    "an interrupted measurement. With --model, fit a latency model (per-choice look-up table plus "
-                    "a small correction), score it on held-out measurements against MACs, and save it for "
-                    "l2nas search --latency-model.")
+                    "an interrupted measurement. With --model, fit a latency model (per-choice look-up table, a "
+                    "MACs term and a small correction), score it on held-out measurements against MACs, and save "
+                    "it for l2nas search --latency-model.")
     p.add_argument("--space", default="nb201", help=f"search space: {', '.join(s for s in SPACES if s != 'table')} "
                                                      "(default nb201)")
     p.add_argument("--archs", type=int, default=60, help="architectures to measure (default 60)")
