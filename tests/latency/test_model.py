@@ -94,10 +94,11 @@ def test_model_file_errors(tmp_path):
 @pytest.mark.slow
 def test_model_ranks_measured_tiny_networks_better_than_chance(tmp_path):
     """Real measurements (this machine, maybe busy with other tests): 24 tiny NB201 networks at batch 16, where
-    conv edges dominate; 10 held out (a random ranking has Kendall tau 0 +- 0.25 on 10 points)."""
+    conv edges dominate; 10 held out, scores averaged over 5 random splits (one split's tau varies by ~0.15;
+    a random ranking has tau 0 +- 0.25 on 10 points)."""
     net = measure.NetSpec(channels=8, layers=1)
     data = measure.measure_archs(NB201, tmp_path / "m.json", num_archs=24, batch=16, net=net, repeats=9, seed=1)
-    rep = lm.holdout_report(NB201, data["records"], fraction=10 / 24, seed=0)
-    assert rep["held_out"] == 10
-    assert rep["kendall_tau"] >= 0.4, rep  # a broken fit (constant, or the table shuffled) fails this
+    rep = lm.holdout_report(NB201, data["records"], fraction=10 / 24, seed=0, splits=5)
+    assert rep["held_out"] == 10 and rep["splits"] == 5
+    assert rep["kendall_tau"] >= 0.45, rep  # a broken fit (constant, or the table shuffled) fails this
     assert rep["median_rel_error"] < 0.5, rep
