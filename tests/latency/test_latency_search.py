@@ -150,22 +150,29 @@ def test_bad_latency_command_input(tmp_path, capsys, extra, message):
     assert not (tmp_path / "m.json").exists()
 
 
-def test_latency_budget_on_a_space_without_a_table(tmp_path):
-    """OFA (not enumerable): a fitted accuracy predictor searched under a modelled-latency budget."""
+def predictor_and_latency_files(space_name, dataset, tmp_path, n, latency):
+    """Files of a made-up accuracy predictor and latency model (``latency(i, arch) -> ms``) on ``n`` random archs."""
     from l2nas_jax.envs.predictor import fit_predictor, save_predictor
 
-    ofa = get_space("ofa")
-    archs = jax.vmap(ofa.random_arch)(jax.random.split(jax.random.key(0), 64))
-    enc = jax.vmap(ofa.encode)(archs)
-    pred, _ = fit_predictor(enc, jnp_sum(enc), jax.random.key(1), hidden=(16,), steps=50, batch_size=32)
-    save_predictor(tmp_path / "p.npz", pred, {"space": "ofa", "dataset": "imagenet"})
-    recs = [{"arch": ofa.to_string(a), "median_ms": 1.0 + float(ofa.cost(a)[1]) / 100} for a in np.asarray(archs)]
-    lm.save_model(lm.fit(ofa, recs, correction=False), tmp_path / "lat.npz")
-    lat = lm.load_model(tmp_path / "lat.npz", ofa)
+    space = get_space(space_name)
+    archs = jax.vmap(space.random_arch)(jax.random.split(jax.random.key(0), n))
+    enc = jax.vmap(space.encode)(archs)
+    made_up = np.asarray(enc).reshape(n, -1)[:, ::3].sum(1).astype(np.float32)  # any function of the encoding
+    pred, _ = fit_predictor(enc, made_up, jax.random.key(1), hidden=(16,), steps=30, batch_size=16)
+    save_predictor(tmp_path / "p.npz", pred, {"space": space_name, "dataset": dataset})
+    recs = [{"arch": space.to_string(a), "median_ms": latency(i, a)} for i, a in enumerate(np.asarray(archs))]
+    lm.save_model(lm.fit(space, recs, correction=False), tmp_path / "lat.npz")
+    return space, archs, tmp_path / "p.npz", tmp_path / "lat.npz"
+
+
+def test_latency_budget_on_a_space_without_a_table(tmp_path):
+    """OFA (not enumerable): a fitted accuracy predictor searched under a modelled-latency budget."""
+    ofa, archs, pred, lat_file = predictor_and_latency_files(
+        "ofa", "imagenet", tmp_path, 64, lambda i, a: 1.0 + float(get_space("ofa").cost(a)[1]) / 100)
+    lat = lm.load_model(lat_file, ofa)
     modelled = np.asarray(jax.vmap(lambda a: lm.predict(lat, ofa, a))(archs))
     budget = float(np.quantile(modelled, 0.3))
-    env = build_env("ofa", "imagenet", predictor=tmp_path / "p.npz", latency_model=tmp_path / "lat.npz",
-                    max_latency=budget)
+    env = build_env("ofa", "imagenet", predictor=pred, latency_model=lat_file, max_latency=budget)
     assert not env.optimum_exact  # no enumeration: the unconstrained optimum bounds it
     r = run_method(env, "rea", queries=40, seeds=2)
     for a in r.best_archs:
@@ -173,22 +180,8 @@ def test_latency_budget_on_a_space_without_a_table(tmp_path):
         assert float(lm.predict(lat, ofa, ofa.from_string(a))) <= budget * (1 + 1e-6)
 
 
-def jnp_sum(enc):
-    """A made-up accuracy: the number of large choices (any deterministic function of the encoding will do)."""
-    return np.asarray(enc).reshape(len(enc), -1)[:, ::3].sum(1).astype(np.float32)
-
-
 def test_pareto_against_latency_on_a_space_without_a_table(tmp_path):
-    from l2nas_jax.envs.predictor import fit_predictor, save_predictor
-
-    darts = get_space("darts")
-    archs = jax.vmap(darts.random_arch)(jax.random.split(jax.random.key(0), 32))
-    enc = jax.vmap(darts.encode)(archs)
-    pred, _ = fit_predictor(enc, jnp_sum(enc), jax.random.key(1), hidden=(16,), steps=30, batch_size=16)
-    save_predictor(tmp_path / "p.npz", pred, {"space": "darts", "dataset": "cifar10"})
-    recs = [{"arch": darts.to_string(a), "median_ms": 2.0 + i % 5} for i, a in enumerate(np.asarray(archs))]
-    lm.save_model(lm.fit(darts, recs, correction=False), tmp_path / "lat.npz")
-    env = build_env("darts", "cifar10", predictor=tmp_path / "p.npz", latency_model=tmp_path / "lat.npz",
-                    pareto_column="latency")
+    _, _, pred, lat_file = predictor_and_latency_files("darts", "cifar10", tmp_path, 32, lambda i, a: 2.0 + i % 5)
+    env = build_env("darts", "cifar10", predictor=pred, latency_model=lat_file, pareto_column="latency")
     p = run_method(env, "random", queries=30, seeds=2, pareto=True).pareto
     assert p["cost"] == "latency (ms, modelled)" and "true_front" not in p and p["front"]
