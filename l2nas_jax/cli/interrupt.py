@@ -165,9 +165,9 @@ def guard() -> Iterator[None]:
     read_fd, write_fd = os.pipe()
     os.set_blocking(write_fd, False)
     previous_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    _interrupted.clear()  # before the handler is installed: a Ctrl-C just after it must not be forgotten
     previous = signal.signal(signal.SIGINT, _on_sigint)
     previous_hook, sys.unraisablehook = sys.unraisablehook, _unraisable(sys.unraisablehook)
-    _interrupted.clear()
     threading.Thread(target=_watch, args=(read_fd,), name="l2nas-interrupt", daemon=True).start()
     try:
         yield
