@@ -27,11 +27,33 @@ class StepOutput:
     metrics: dict[str, jax.Array]  # method-specific scalars (losses, epsilon, ...)
 
 
+@struct.dataclass
+class Denoised:
+    """What a wrapper that re-measures architectures (:mod:`l2nas_jax.wrappers.reevaluate`) knows after a query.
+
+    ``own[i]`` is the current denoised estimate of the searcher's own ``i``-th query (its own
+    queries only, in order; ``-inf`` past ``own_count``); ``archs``/``estimates`` list every distinct
+    architecture queried so far (re-evaluations included) with its estimate (``-inf``: empty slot).
+    """
+
+    own: jax.Array  # float32[T]
+    own_count: jax.Array  # int32: how many of the searcher's own queries ``own`` holds
+    archs: jax.Array  # int32[T, *arch_shape]
+    estimates: jax.Array  # float32[T]
+
+
 class Searcher(NamedTuple):
-    """``init(key) -> state``; ``step(state, t) -> (state, StepOutput)``."""
+    """``init(key) -> state``; ``step(state, t) -> (state, StepOutput)``.
+
+    ``observe(state, denoised) -> state`` (optional) lets a method replace the single noisy
+    observations it keeps by the denoised estimates a re-evaluation wrapper maintains; it is
+    called after every query, the wrapper's re-evaluations included.  ``None``: the method
+    keeps what it observed (every baseline; the noise-free behaviour of every method).
+    """
 
     init: Callable[[chex.PRNGKey], Any]
     step: Callable[[Any, chex.Array], tuple[Any, StepOutput]]
+    observe: Callable[[Any, Denoised], Any] | None = None
 
 
 def reward_scale(running_max: chex.Array, observed: chex.Array, fixed: chex.Array) -> tuple[jax.Array, jax.Array]:

@@ -43,6 +43,15 @@ def replay_insert(buf: ReplayState, action: chex.Array, reward: chex.Array) -> R
     )
 
 
+def replay_query_index(buf: ReplayState, inserted: chex.Array) -> tuple[jax.Array, jax.Array]:
+    """``(query, valid)``: which of the ``inserted`` inserts so far each row holds (the latest one, once full)."""
+    capacity = buf.rewards.shape[0]
+    rows = jnp.arange(capacity, dtype=jnp.int32)
+    valid = rows < jnp.minimum(inserted, capacity)
+    query = rows + capacity * (jnp.maximum(inserted - 1 - rows, 0) // capacity)
+    return jnp.where(valid, query, 0).astype(jnp.int32), valid
+
+
 def replay_sample(buf: ReplayState, key: chex.PRNGKey, batch_size: int) -> tuple[jax.Array, jax.Array]:
     """``batch_size`` (action, reward) pairs uniformly with replacement from the filled part."""
     idx = jax.random.randint(key, (batch_size,), 0, jnp.maximum(buf.size, 1))

@@ -20,11 +20,11 @@ from flax import struct
 
 from l2nas_jax.agent.hyperparams import HyperParams, hyperparams_of
 from l2nas_jax.agent.learner import AgentState, agent_init, make_learn
-from l2nas_jax.agent.replay import ReplayState, replay_init, replay_insert
+from l2nas_jax.agent.replay import ReplayState, replay_init, replay_insert, replay_query_index
 from l2nas_jax.agent.schedules import cosine_epsilon, num_updates
 from l2nas_jax.agent.topk import TopK, topk_filled, topk_init, topk_insert, topk_state
 from l2nas_jax.envs.base import Environment
-from l2nas_jax.searcher import Searcher, StepOutput, reward_scale
+from l2nas_jax.searcher import Denoised, Searcher, StepOutput, reward_scale
 
 
 @dataclasses.dataclass(frozen=True)
@@ -198,5 +198,16 @@ def make_l2nas(env: Environment, config: L2NASConfig, queries: int, hparams: Hyp
                    "from_actor": (~explore) & (best < na)}
         return new, StepOutput(arch=arch, observed=observed, metrics=metrics)
 
-    return Searcher(init=init, step=step)
+    def observe(st: L2NASState, d: Denoised) -> L2NASState:
+        """Under re-evaluation: the top-k are the best *estimated* architectures and every critic target is
+        the current estimate of its architecture (a lucky draw is shrunk, a re-measured one averaged)."""
+        vals, idx = jax.lax.top_k(d.estimates, cfg.top_k)
+        archs = d.archs[idx]
+        topk = TopK(values=vals, codes=jax.vmap(env.encode)(archs).astype(jnp.float32), archs=archs)
+        query, valid = replay_query_index(st.buffer, d.own_count)
+        scale, _ = reward_scale(st.reward_max, jnp.zeros((), jnp.float32), env.max_reward)
+        rewards = jnp.where(valid, d.own[query] / scale, st.buffer.rewards)
+        return st.replace(topk=topk, buffer=st.buffer.replace(rewards=rewards))
+
+    return Searcher(init=init, step=step, observe=observe)
 

@@ -9,7 +9,9 @@ evaluates again one of the ``top`` architectures with the best *estimated* value
 (:func:`l2nas_jax.trajectory.estimates`: the mean of an architecture's observations
 shrunk by the noise level estimated from repeats) -- the one measured fewest times,
 ties to the better estimate.  Every re-evaluation is a query and counts toward the
-budget; the trajectory's ``"denoised"`` incumbent then averages it in.
+budget; the trajectory's ``"denoised"`` incumbent then averages it in.  A searcher with an
+``observe`` function (L2NAS) is given the denoised estimates after every query
+(:class:`~l2nas_jax.searcher.Denoised`), so its own state stops taking lucky draws at face value.
 
 "Look noisy": no repeat has been measured yet (the first re-evaluation probes the
 noise), or the estimated noise's standard error on the candidate is larger than
@@ -29,7 +31,7 @@ from flax import struct
 
 from l2nas_jax.core import validate
 from l2nas_jax.envs.base import Environment
-from l2nas_jax.searcher import Searcher, StepOutput
+from l2nas_jax.searcher import Denoised, Searcher, StepOutput
 from l2nas_jax.trajectory import Moments, estimates, moments_add, moments_init, noise_variance
 
 
@@ -55,6 +57,8 @@ class ReevaluateState:
     archs: jax.Array  # int32[T, *arch_shape]: each distinct architecture, at the index of its first query
     ids: jax.Array  # int32[T]: its arch_id (-1: empty)
     moments: Moments  # observations per architecture (same indexing)
+    own_slots: jax.Array  # int32[T]: the slot of the inner searcher's i-th own query
+    own_count: jax.Array  # int32: the inner searcher's own queries so far
     key: jax.Array
 
 
@@ -74,6 +78,8 @@ def reevaluate(searcher: Searcher, env: Environment, queries: int, config: Reeva
             archs=jnp.zeros((queries, *env.arch_shape), jnp.int32),
             ids=jnp.full((queries,), -1, jnp.int32),
             moments=moments_init(queries),
+            own_slots=jnp.zeros((queries,), jnp.int32),
+            own_count=jnp.int32(0),
             key=jax.random.fold_in(key, 0x7265),
         )
 
@@ -105,13 +111,16 @@ def reevaluate(searcher: Searcher, env: Environment, queries: int, config: Reeva
         inner, out = jax.lax.cond(again, re, fresh, None)
         arch_id = env.arch_id(out.arch)
         s = find_slot(st.ids, arch_id, t)
-        new = ReevaluateState(
-            inner=inner,
-            archs=st.archs.at[s].set(out.arch.astype(jnp.int32)),
-            ids=st.ids.at[s].set(arch_id),
-            moments=moments_add(st.moments, s, out.observed),
-            key=key,
-        )
+        own_slots = jnp.where(again, st.own_slots, st.own_slots.at[st.own_count].set(s))
+        own_count = st.own_count + jnp.where(again, 0, 1).astype(jnp.int32)
+        archs = st.archs.at[s].set(out.arch.astype(jnp.int32))
+        moments = moments_add(st.moments, s, out.observed)
+        if searcher.observe is not None:
+            est_new = estimates(moments)
+            own = jnp.where(jnp.arange(queries) < own_count, est_new[own_slots], -jnp.inf)
+            inner = searcher.observe(inner, Denoised(own=own, own_count=own_count, archs=archs, estimates=est_new))
+        new = ReevaluateState(inner=inner, archs=archs, ids=st.ids.at[s].set(arch_id), moments=moments,
+                              own_slots=own_slots, own_count=own_count, key=key)
         return new, out.replace(metrics={**out.metrics, "reevaluated": again})
 
     # The inner searcher's metrics structure (zeros on re-evaluation steps), from an abstract step.

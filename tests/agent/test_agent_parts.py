@@ -9,7 +9,7 @@ from flax.training.train_state import TrainState
 
 from l2nas_jax.agent.losses import quantile_loss
 from l2nas_jax.agent.networks import Critic
-from l2nas_jax.agent.replay import replay_init, replay_insert, replay_normalize, replay_sample
+from l2nas_jax.agent.replay import replay_init, replay_insert, replay_normalize, replay_query_index, replay_sample
 from l2nas_jax.agent.schedules import cosine_epsilon, num_updates
 from l2nas_jax.agent.topk import topk_filled, topk_init, topk_insert, topk_state
 
@@ -83,6 +83,19 @@ def test_replay_ring_buffer_and_sampling():
     np.testing.assert_array_equal(np.asarray(acts)[:, 0, 0], np.asarray(rews))
     with pytest.raises(ValueError, match="capacity"):
         replay_init(0, (2, 2))
+
+
+def test_replay_rows_know_which_insert_they_hold():
+    """After n inserts into a ring of 4, row r holds the latest insert i with i % 4 == r."""
+    buf = replay_init(4, (1, 1))
+    for n in range(11):
+        query, valid = map(np.asarray, replay_query_index(buf, jnp.int32(n)))
+        for r in range(4):
+            held = [i for i in range(n) if i % 4 == r]
+            assert valid[r] == bool(held) and (not held or query[r] == held[-1]), (n, r, query, valid)
+        buf = replay_insert(buf, jnp.full((1, 1), float(n)), jnp.float32(n))
+        query, valid = map(np.asarray, replay_query_index(buf, jnp.int32(n + 1)))
+        np.testing.assert_array_equal(np.asarray(buf.rewards)[valid], query[valid])  # each insert wrote its index
 
 
 def test_replay_samples_only_filled_part():

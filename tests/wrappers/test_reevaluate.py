@@ -8,6 +8,7 @@ import pytest
 from l2nas_jax import methods
 from l2nas_jax.runner import batched_trajectories
 from l2nas_jax.searcher import run_searcher
+from l2nas_jax.trajectory import estimates
 from l2nas_jax.wrappers.reevaluate import ReevaluateConfig, reevaluate
 
 
@@ -68,3 +69,30 @@ def test_reevaluation_with_the_denoised_incumbent_beats_the_best_single_observat
     gain = np.asarray(new.incumbent_report[:, -1]) - np.asarray(base.incumbent_report[:, -1])
     t_stat = gain.mean() / (gain.std(ddof=1) / np.sqrt(seeds))  # paired: the same seeds with and without
     assert gain.mean() > 0.03 and t_stat > 2.5, (gain.mean(), t_stat)
+
+
+def test_l2nas_keeps_the_denoised_estimates_in_its_top_k_and_critic_targets(cifar10_env):
+    """After a noisy run with re-evaluation, L2NAS's top-k are the wrapper's best estimated architectures (not
+    the best single draws) and each replay row's reward is its architecture's current estimate over the scale."""
+    env = cifar10_env.replace(noise_sigma=jnp.float32(1.0))
+    q = 120
+    cfg, make = methods.get_method("l2nas")
+    s = reevaluate(make(env, cfg(), q), env, q, ReevaluateConfig(every=3, start=10))
+    st, out = jax.jit(lambda k: run_searcher(s, k, q))(jax.random.key(4))
+    re = np.asarray(out.metrics["reevaluated"])
+    assert re.sum() >= 10 and np.asarray(st.own_count) == q - re.sum()
+    est = np.asarray(estimates(st.moments))
+    top = np.argsort(-est, kind="stable")[:5]
+    np.testing.assert_allclose(np.asarray(st.inner.topk.values), est[top], rtol=1e-6)
+    ids = np.asarray(jax.vmap(env.arch_id)(st.inner.topk.archs))
+    np.testing.assert_array_equal(ids, np.asarray(st.ids)[top])
+    # the shrunk estimates differ from the single draws they replaced: the test sees the swap
+    obs = np.asarray(out.observed)
+    first = {int(i): obs[t] for t, i in reversed(list(enumerate(np.asarray(jax.vmap(env.arch_id)(out.arch)))))}
+    assert not np.allclose(np.asarray(st.inner.topk.values), [first[int(i)] for i in ids])
+    # replay row i holds L2NAS's own i-th query: its reward is the current estimate of that architecture / 100
+    own_ids = np.asarray(jax.vmap(env.arch_id)(out.arch))[~re]
+    slot_of = {int(i): k for k, i in enumerate(np.asarray(st.ids)) if i >= 0}
+    want = np.array([est[slot_of[int(i)]] for i in own_ids]) / 100.0
+    np.testing.assert_allclose(np.asarray(st.inner.buffer.rewards)[: len(own_ids)], want, rtol=1e-6)
+
