@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import Any
 
 from l2nas_jax import methods
@@ -43,6 +44,10 @@ def add_transfer_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--table", default=None,
                    help="NB201 table: .csv, .npz, or the official .pth (default: embedded); with --space table, a "
                         "table file of your own with both datasets' columns (e.g. --search-metric '{dataset}_acc')")
+    p.add_argument("--to-table", default=None, metavar="FILE",
+                   help="the target's table file (default: --table): the same space (decisions and choices) "
+                        "trained with another recipe or measured on another device; --from and --to may then be "
+                        "the same dataset")
     p.add_argument("--noise-sigma", type=float, default=0.0, help="Gaussian noise (accuracy points) on the search metric")
     add_table_args(p)
     p.add_argument("--config", default=None, help="JSON file of L2NAS config overrides (both phases)")
@@ -70,7 +75,8 @@ def cmd_transfer(args: argparse.Namespace) -> int:
     try:
         env_from = build_env(args.space, args.from_dataset, table=args.table, noise_sigma=args.noise_sigma,
                              **table_kwargs(args))
-        env_to = build_env(args.space, args.to_dataset, table=args.table, noise_sigma=args.noise_sigma,
+        to_table = args.table if args.to_table is None else args.to_table
+        env_to = build_env(args.space, args.to_dataset, table=to_table, noise_sigma=args.noise_sigma,
                            **table_kwargs(args))
     except OSError as e:
         raise CLIError(f"cannot load the table: {e}") from None
@@ -92,6 +98,7 @@ def cmd_transfer(args: argparse.Namespace) -> int:
                               seed=args.seed, config=config, carry_replay=args.carry_replay,
                               target_eps_start=args.target_eps_start, budgets=budgets, chunk=chunk_to, source=src,
                               progress=lambda ph, n: update(offsets[ph] + n))
+            result = dataclasses.replace(result, tables=(args.table, to_table))
         print(result.table())
         paths = result.save(out)
         outputs.complete()

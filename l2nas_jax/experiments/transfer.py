@@ -76,21 +76,36 @@ def check_budget(name: str, value: Any) -> int:
     return int(value)
 
 
-def check_pair(env_from: Environment, env_to: Environment) -> None:
-    """Refuse transfer between different spaces (shapes) or onto the very same dataset.
+def same_values(env_from: Environment, env_to: Environment) -> bool:
+    """Whether both environments score architectures from the same search values (True when unknown)."""
+    a, b = (getattr(e, "search_acc", None) for e in (env_from, env_to))
+    if a is None or b is None:
+        return True
+    return a.shape == b.shape and bool(np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True))
 
-    Transfer onto the same dataset is refused: the source queries would be free
-    evaluations of the target itself, and the comparison with the from-scratch
-    baseline at the same target budget would be meaningless.
+
+def check_pair(env_from: Environment, env_to: Environment) -> None:
+    """Refuse transfer between different spaces (shapes, decisions or choices) or onto the very same evaluator.
+
+    Transfer onto the same dataset of the same table is refused: the source queries would be free
+    evaluations of the target itself, and the comparison with the from-scratch baseline at the
+    same target budget would be meaningless.  Two table files with different values (one space
+    trained with two recipes, or measured on two devices) may share a dataset name.
     """
     if env_from.name != env_to.name or tuple(env_from.alpha_shape) != tuple(env_to.alpha_shape) \
             or tuple(env_from.arch_shape) != tuple(env_to.arch_shape):
         raise ValueError(f"cannot transfer between different search spaces ({env_from.name} {env_from.alpha_shape} "
                          f"-> {env_to.name} {env_to.alpha_shape})")
+    names = [getattr(getattr(e, "space", None), "choice_names", None) for e in (env_from, env_to)]
+    if None not in names and names[0] != names[1]:
+        diff = next((a, b) for a, b in zip(names[0], names[1]) if a != b)
+        raise ValueError(f"cannot transfer between tables whose decisions differ: {', '.join(diff[0])} "
+                         f"vs {', '.join(diff[1])}")
     src, dst = getattr(env_from, "dataset", ""), getattr(env_to, "dataset", "")
-    if src == dst:
+    if src == dst and same_values(env_from, env_to):
         raise ValueError(f"source and target dataset are both {src!r}: transfer needs two different datasets "
-                         "(source queries on the target itself would be free target evaluations)")
+                         "(source queries on the target itself would be free target evaluations), or two "
+                         "table files (--to-table)")
 
 
 def source_keys(keys: jax.Array) -> jax.Array:
@@ -212,6 +227,7 @@ class TransferResult:
     queries_from: int
     queries_to: int
     target_eps_start: float
+    tables: tuple[str | None, str | None] = (None, None)  # the source's and target's table files, when given
 
     @property
     def target(self) -> SearchResult:
@@ -239,7 +255,12 @@ class TransferResult:
                 f"Target: {self.queries_to} queries on {self.target.dataset}, all counted; the transferred agent "
                 f"starts with epsilon {self.target_eps_start:g}, scratch with its config's "
                 f"{self.comparison.results[SCRATCH].config['eps_start']:g}. Reward = accuracy / the "
-                f"environment's maximum accuracy. " + self.comparison.description())
+                f"environment's maximum accuracy. " + self.tables_text() + self.comparison.description())
+
+    def tables_text(self) -> str:
+        """Which table files the two phases searched, when they differ (else empty)."""
+        a, b = self.tables
+        return f"Tables: {a or 'embedded'} -> {b or 'embedded'}. " if a != b else ""
 
     def difference_rows(self) -> list[list[str]]:
         return [[v, *[d.cell() for d in ds]] for v, ds in self.differences().items()]
@@ -275,6 +296,7 @@ class TransferResult:
             "queries_note": "source queries are free pre-training and not counted; every number is about the "
                             "target phase (its queries counted from 1)",
             "target_eps_start": self.target_eps_start,
+            "tables": {"from": self.tables[0], "to": self.tables[1]},
             "variants": list(self.variants),
             "source": {"dataset": s.dataset, "optimum": float(s.optimum), "config": s.config,
                        "best_report": np.round(s.best_report, 4).tolist(),

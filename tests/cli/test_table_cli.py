@@ -146,3 +146,29 @@ def test_transfer_between_two_datasets_of_one_table(tmp_path, capsys):
     rc = main(["transfer", "--space", "table", "--table", path, "--search-metric", "{dataset}_acc",
                "--from", "d1", "--to", "d1", "--no-progress", "--out", str(tmp_path / "same")])
     assert rc == 2 and "both 'd1'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_transfer_between_two_table_files_of_one_space(tmp_path, capsys):
+    """--to-table: the same decisions measured twice (the second table's ranking reversed); the same dataset name
+    is allowed across two files, the target's optimum is the second file's; differing decisions are refused."""
+    rows = _rows()
+    first = _write(tmp_path / "first.csv", [{**{k: r[k] for k in ("a", "b", "c")}, "acc": r["valid"]} for r in rows])
+    second_rows = [{**{k: r[k] for k in ("a", "b", "c")}, "acc": round(100 - r["valid"], 3)} for r in rows]
+    second = _write(tmp_path / "second.csv", second_rows)
+    common = ["transfer", "--space", "table", "--search-metric", "acc", "--from", "t", "--to", "t",
+              "--queries-from", "12", "--queries-to", "6", "--seeds", "2", "--budgets", "3,6", "--no-progress", *TINY]
+    out = tmp_path / "tr"
+    rc = main([*common, "--table", first, "--to-table", second, "--out", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    data = json.loads((out / "transfer.json").read_text())
+    assert max(r["acc"] for r in second_rows) == pytest.approx(data["optimum"], abs=1e-3)
+    assert data["source"]["optimum"] == pytest.approx(max(r["valid"] for r in rows), abs=1e-3)
+    assert data["tables"] == {"from": first, "to": second} and "Tables: " in (out / "transfer.md").read_text()
+    # one file twice: the source would evaluate the target itself
+    assert main([*common, "--table", first, "--to-table", first, "--out", str(tmp_path / "same")]) == 2
+    assert "both 'first'" in capsys.readouterr().err and not (tmp_path / "same").exists()  # a one-dataset table: its stem
+    other = _write(tmp_path / "other.csv", [{"a": r["a"], "b": r["b"], "e": r["c"], "acc": r["valid"]} for r in rows])
+    assert main([*common, "--table", first, "--to-table", other, "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "decisions differ" in err and "e: 1" in err, err

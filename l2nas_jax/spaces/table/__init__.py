@@ -74,6 +74,7 @@ def table_space(data: TableData, name: str | None = None, reward_scale: float | 
         enumerate_archs=(lambda: id_to_arch(grid, jnp.arange(grid.size, dtype=jnp.int32))) if enumerable else None,
         table_values=table_values,
         reward_scale=None if reward_scale is None else float(reward_scale),
+        choice_names=tuple(tuple(f"{n}: {c}" for c in ch) for n, ch in zip(grid.names, grid.choices)),
     )
 
 
