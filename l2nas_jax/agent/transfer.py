@@ -31,8 +31,8 @@ def target_config(config: L2NASConfig, *, queries_from: int, queries_to: int, ca
 def replay_carry(src: ReplayState, capacity: int) -> ReplayState:
     """The source buffer's entries, oldest first, in a buffer of ``capacity`` (the newest kept if smaller).
 
-    Rewards are already rescaled by the source's maximum accuracy, so they are on the
-    target's scale.  Works on one (unbatched) buffer; ``vmap`` it over seeds.
+    Rewards are already divided by the metric's fixed scale (100 for accuracies in %), the
+    same on the target.  Works on one (unbatched) buffer; ``vmap`` it over seeds.
     """
     if capacity < 1:
         raise ValueError(f"replay capacity must be >= 1, got {capacity}")

@@ -254,8 +254,8 @@ class TransferResult:
                 f"{s.best_report.mean():.2f} ± {s.best_report.std():.2f}, optimum {s.optimum:.2f}). "
                 f"Target: {self.queries_to} queries on {self.target.dataset}, all counted; the transferred agent "
                 f"starts with epsilon {self.target_eps_start:g}, scratch with its config's "
-                f"{self.comparison.results[SCRATCH].config['eps_start']:g}. Reward = accuracy / the "
-                f"environment's maximum accuracy. " + self.tables_text() + self.comparison.description())
+                f"{self.comparison.results[SCRATCH].config['eps_start']:g}. Reward = search metric / its "
+                f"fixed scale (100 for accuracies in %). " + self.tables_text() + self.comparison.description())
 
     def tables_text(self) -> str:
         """Which table files the two phases searched, when they differ (else empty)."""
