@@ -16,19 +16,13 @@ mean over training seeds), ``<ds>_params`` and ``<ds>_flops`` (millions) and ``<
 from __future__ import annotations
 
 import argparse
-import csv
-import os
-from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from l2nas_jax.core import io
+from l2nas_jax.spaces.table import nats
 
 LAYERS = 5
 CHANNELS = (8, 16, 24, 32, 40, 48, 56, 64)
 NUM_ARCHS = len(CHANNELS) ** LAYERS  # 32,768
-#: table dataset name -> (NATS-Bench dataset for validation accuracy, for test accuracy and costs)
-DATASETS = {"cifar10": ("cifar10-valid", "cifar10"), "cifar100": ("cifar100", "cifar100"),
-            "imagenet16_120": ("ImageNet16-120", "ImageNet16-120")}
 
 
 def parse_channels(arch: str) -> list[int]:
@@ -43,62 +37,19 @@ def parse_channels(arch: str) -> list[int]:
     return ch
 
 
-def _num(info: dict, key: str, where: str) -> float:
-    if key not in info:
-        raise ValueError(f"NATS-Bench {where}: no {key!r} (has: {', '.join(sorted(info))})")
-    return float(info[key])
+def decisions(i: int, arch: str) -> dict[str, int]:
+    """The decision columns ``c1..c5`` of one network."""
+    return {f"c{k + 1}": c for k, c in enumerate(parse_channels(arch))}
 
 
 def rows(api: Any, *, hp: str = "90", seeds: bool = False, limit: int | None = None) -> Iterable[dict[str, Any]]:
     """One dict per network of a ``nats_bench`` size-space API object (or a stand-in with the same methods)."""
-    n = len(api) if limit is None else min(limit, len(api))
-    for i in range(n):
-        row: dict[str, Any] = {f"c{k + 1}": c for k, c in enumerate(parse_channels(api.arch(i)))}
-        for ds, (valid_ds, test_ds) in DATASETS.items():
-            where = f"net {i} on {ds}"
-            row[f"{ds}_valid"] = _num(api.get_more_info(i, valid_ds, hp=hp, is_random=False), "valid-accuracy", where)
-            row[f"{ds}_test"] = _num(api.get_more_info(i, test_ds, hp=hp, is_random=False), "test-accuracy", where)
-            cost = api.get_cost_info(i, test_ds, hp=hp)
-            row[f"{ds}_params"] = _num(cost, "params", where)
-            row[f"{ds}_flops"] = _num(cost, "flops", where)
-            row[f"{ds}_latency"] = _num(cost, "latency", where)
-            if seeds:
-                for s, seed in enumerate(sorted(api.query_meta_info_by_index(i, hp=hp).get_dataset_seeds(test_ds))):
-                    info = api.get_more_info(i, test_ds, hp=hp, is_random=seed)
-                    row[f"{ds}_test_seed{s}"] = _num(info, "test-accuracy", f"{where} seed {seed}")
-        yield row
-
-
-def write_csv(records: Iterable[dict[str, Any]], out: str | os.PathLike) -> int:
-    """Write the rows atomically (every row must have the first row's columns); returns the row count."""
-    records = list(records)
-    if not records:
-        raise ValueError("no networks to write")
-    names = list(records[0])
-    for i, r in enumerate(records):
-        if list(r) != names:
-            raise ValueError(f"net {i} has columns {list(r)}, the first net {names} (seed counts differ? drop --seeds)")
-
-    def _write(tmp: Path) -> None:
-        with open(tmp, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(names)
-            for r in records:
-                w.writerow([repr(float(v)) if isinstance(v, float) else v for v in r.values()])
-
-    io.write_with(out, _write)
-    return len(records)
+    return nats.rows(api, decisions, hp=hp, seeds=seeds, limit=limit)
 
 
 def open_api(path: str) -> Any:
     """The ``nats_bench`` size-space API over ``path`` (ValueError if the package or file is missing)."""
-    try:
-        from nats_bench import create  # type: ignore
-    except ImportError:
-        raise ValueError("converting NATS-Bench needs the optional package: pip install nats_bench") from None
-    if not Path(path).exists():
-        raise ValueError(f"NATS-Bench size-space file not found: {path}")
-    return create(path, "sss", fast_mode=True, verbose=False)
+    return nats.open_api(path, "sss")
 
 
 def main(argv: list[str] | None = None, api_factory: Callable[[str], Any] = open_api) -> None:
@@ -108,7 +59,7 @@ def main(argv: list[str] | None = None, api_factory: Callable[[str], Any] = open
     p.add_argument("--hp", default="90", help="training schedule: 01, 12 or 90 epochs (default 90)")
     p.add_argument("--seeds", action="store_true", help="also write per-seed test accuracy columns")
     a = p.parse_args(argv)
-    n = write_csv(rows(api_factory(a.benchmark), hp=a.hp, seeds=a.seeds), a.out)
+    n = nats.write_csv(rows(api_factory(a.benchmark), hp=a.hp, seeds=a.seeds), a.out)
     print(f"wrote {a.out}: {n} networks")
 
 

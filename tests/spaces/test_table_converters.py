@@ -223,3 +223,72 @@ def test_converted_costs_match_jax_cost(hw_space):
     for a, b in zip(jax.vmap(lambda x: space.cost(x, "cifar10"))(archs),
                     jax.vmap(lambda x: get_space("nb201").cost(x, "cifar10"))(archs)):
         np.testing.assert_array_equal(a, b)
+
+
+# -- NATS-Bench topology space --------------------------------------------------------------------------------------
+
+topo = _load("spaces/nats_topology/convert.py")
+
+
+class FakeTSS(FakeNATS):
+    """A ``nats_bench`` topology-space stand-in: the 15,625 NB201 cells in official order, test accuracy from the
+    embedded table, validation 0.3 below it with a per-cell wobble (so the two splits rank differently)."""
+
+    def __init__(self):
+        self.table = load_embedded()
+        self.archs = [self.table.arch_string(i) for i in range(len(self.table.ops))]
+        self.wobble = np.random.default_rng(0).normal(0, 0.4, len(self.archs))
+
+    def _width(self, i):
+        return int(np.sum(self.table.ops[i] == 3))  # conv3x3 edges: the costs grow with them
+
+    def get_more_info(self, i, dataset, hp="200", is_random=False):
+        ds = {"cifar10-valid": "cifar10", "cifar10": "cifar10", "cifar100": "cifar100",
+              "ImageNet16-120": "imagenet16-120"}[dataset]
+        test = float(self.table.metric(ds, "test")[i]) + (0.0 if is_random is False else (is_random - 800) / 100)
+        info = {"test-accuracy": test}
+        if dataset != "cifar10":
+            info["valid-accuracy"] = max(test - 0.3 + self.wobble[i], 0.0)
+        return info
+
+
+@pytest.fixture(scope="module")
+def topology_csv(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tss") / "nats_topology.csv"
+    topo.main(["bench", str(out), "--seeds"], api_factory=lambda path: FakeTSS())
+    return out
+
+
+def test_nats_topology_file_is_an_nb201_table_with_validation_accuracy(topology_csv):
+    from l2nas_jax.spaces.nb201.table import load_table
+
+    table, fake = load_table(topology_csv), FakeTSS()
+    np.testing.assert_array_equal(table.ops, fake.table.ops)  # official order kept
+    for ds in ("cifar10", "cifar100", "imagenet16-120"):
+        np.testing.assert_allclose(table.metric(ds, "test"), fake.table.metric(ds, "test"), atol=1e-4)
+        assert "valid" in table.splits(ds)
+    valid = table.metric("cifar100", "valid")
+    np.testing.assert_allclose(valid, np.maximum(fake.table.metric("cifar100", "test") - 0.3 + fake.wobble, 0), atol=1e-4)
+    # searching it optimizes validation and reports test: the two optima are different cells
+    assert np.argmax(valid) != np.argmax(table.metric("cifar100", "test"))
+
+
+def test_nats_topology_file_is_a_generic_table_with_per_seed_columns(topology_csv):
+    space, data = load_table_space(topology_csv, search_metric="{dataset}_test_seed*",
+                                   report_metric="{dataset}_test")
+    assert data.grid.names == topo.EDGE_COLUMNS and all(len(c) == 5 for c in data.grid.choices)
+    assert data.full and space.num_archs == 15625 and data.datasets == ("cifar10", "cifar100", "imagenet16_120")
+    env = make_table_env(space, "cifar10")
+    assert env.search_runs.shape == (15625, 2)  # the fake's two training seeds, one observed per query
+    arch = np.asarray(space.from_string(space.to_string(np.array([3, 3, 3, 1, 3, 3]))))
+    i = int(env.arch_id(arch))
+    runs = np.asarray(env.search_runs[i])
+    np.testing.assert_allclose(sorted(runs - float(env.report_acc[i])), [-0.23, 0.88], atol=1e-3)  # seeds 777, 888
+
+
+def test_nats_topology_converter_errors():
+    with pytest.raises(ValueError, match="NATS-Bench topology net 7"):
+        topo.decisions(7, "|nor_conv_3x3~0|+|bogus~0|")
+    if importlib.util.find_spec("nats_bench") is None:
+        with pytest.raises(ValueError, match="pip install nats_bench"):
+            topo.open_api("missing")
