@@ -15,7 +15,6 @@ mean over training seeds), ``<ds>_params`` and ``<ds>_flops`` (millions) and ``<
 
 from __future__ import annotations
 
-import argparse
 from typing import Any, Callable, Iterable
 
 from l2nas_jax.spaces.table import nats
@@ -53,14 +52,8 @@ def open_api(path: str) -> Any:
 
 
 def main(argv: list[str] | None = None, api_factory: Callable[[str], Any] = open_api) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("benchmark", help="NATS-Bench size-space file or directory (NATS-sss-v1_0-50262-simple)")
-    p.add_argument("out", help="CSV to write")
-    p.add_argument("--hp", default="90", help="training schedule: 01, 12 or 90 epochs (default 90)")
-    p.add_argument("--seeds", action="store_true", help="also write per-seed test accuracy columns")
-    a = p.parse_args(argv)
-    n = nats.write_csv(rows(api_factory(a.benchmark), hp=a.hp, seeds=a.seeds), a.out)
-    print(f"wrote {a.out}: {n} networks")
+    nats.convert_main(argv, description=__doc__.splitlines()[0], benchmark="NATS-sss-v1_0-50262-simple", hp="90",
+                      hp_help="01, 12 or 90 epochs", rows_of=rows, api_factory=api_factory, noun="networks")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ test) and a generic table (``--space table``, e.g. with per-seed columns).
 
 from __future__ import annotations
 
-import argparse
 from typing import Any, Callable, Iterable
 
 from l2nas_jax.spaces.nb201 import codec
@@ -45,14 +44,8 @@ def open_api(path: str) -> Any:
 
 
 def main(argv: list[str] | None = None, api_factory: Callable[[str], Any] = open_api) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("benchmark", help="NATS-Bench topology file or directory (NATS-tss-v1_0-3ffb9-simple)")
-    p.add_argument("out", help="CSV to write")
-    p.add_argument("--hp", default="200", help="training schedule: 12 or 200 epochs (default 200)")
-    p.add_argument("--seeds", action="store_true", help="also write per-seed test accuracy columns")
-    a = p.parse_args(argv)
-    n = nats.write_csv(rows(api_factory(a.benchmark), hp=a.hp, seeds=a.seeds), a.out)
-    print(f"wrote {a.out}: {n} cells")
+    nats.convert_main(argv, description=__doc__.splitlines()[0], benchmark="NATS-tss-v1_0-3ffb9-simple", hp="200",
+                      hp_help="12 or 200 epochs", rows_of=rows, api_factory=api_factory, noun="cells")
 
 
 if __name__ == "__main__":

@@ -87,3 +87,19 @@ def open_api(path: str, kind: str) -> Any:
     if not Path(path).exists():
         raise ValueError(f"NATS-Bench {SPACES[kind]}-space file not found: {path}")
     return create(path, kind, fast_mode=True, verbose=False)
+
+
+def convert_main(argv: list[str] | None, *, description: str, benchmark: str, hp: str, hp_help: str,
+                 rows_of: Callable[..., Iterable[dict[str, Any]]], api_factory: Callable[[str], Any],
+                 noun: str = "networks") -> None:
+    """The command line both converters share: ``BENCHMARK OUT [--hp H] [--seeds]``."""
+    import argparse
+
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("benchmark", help=f"NATS-Bench file or directory ({benchmark})")
+    p.add_argument("out", help="CSV to write")
+    p.add_argument("--hp", default=hp, help=f"training schedule: {hp_help} (default {hp})")
+    p.add_argument("--seeds", action="store_true", help="also write per-seed test accuracy columns")
+    a = p.parse_args(argv)
+    n = write_csv(rows_of(api_factory(a.benchmark), hp=a.hp, seeds=a.seeds), a.out)
+    print(f"wrote {a.out}: {n} {noun}")
