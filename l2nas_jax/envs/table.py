@@ -114,7 +114,10 @@ class TableEnv(SpaceCodec):
         """The table column ``name`` means for this dataset: itself, else ``<dataset>_name`` or ``name_<dataset>``."""
         cols = self.column_names
         if not cols:
-            raise ValueError(f"the {self.name} space has no named cost columns; budget its params/MACs instead")
+            raise ValueError(f"the {self.name} space has no named cost columns; budget its params/MACs instead, or "
+                             "search a table file that has them (measured NB201 latency/energy: convert "
+                             "HW-NAS-Bench with spaces/hw_nas_bench/convert.py, then --space table --table FILE "
+                             "--max edgegpu_latency=5)")
         ds = self.dataset
         for cand in (name, f"{ds}_{name}", f"{name}_{ds}", f"{ds.replace('-', '_')}_{name}"):
             if cand in cols:
