@@ -98,7 +98,15 @@ def _wait_for_exec(proc, marker: bytes, timeout: float = 20.0) -> None:
         time.sleep(0.002)
 
 
+def _default_sigint() -> None:
+    """In the child before exec: Ctrl-C's default action, as in a user's terminal.  A test run started in the
+    background by a non-interactive shell inherits SIGINT *ignored*, and an ignored SIGINT stays ignored across
+    exec: one sent while the child still imports was lost and the search ran to the end (failed CI, rc 0)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt_after(args, seconds, **kwargs):
+    kwargs.setdefault("preexec_fn", _default_sigint)
     proc = subprocess.Popen([*_script(), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             **kwargs)
     _wait_for_exec(proc, args[-1].encode())  # the last argument (--out path): only in the child's command line
