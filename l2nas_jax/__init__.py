@@ -9,7 +9,8 @@ Public API::
 Names are imported lazily, so ``import l2nas_jax`` (and the CLI's ``--help``) does
 not start JAX; the CLI uses this to configure CPU devices before JAX loads.  The first
 use of one of them turns on the persistent compilation cache
-(:mod:`l2nas_jax.core.compile_cache`; ``L2NAS_COMPILE_CACHE=off`` or a directory).
+(:mod:`l2nas_jax.core.compile_cache`; ``L2NAS_COMPILE_CACHE=off`` or a directory) and the
+faster-compiling threefry lowering on CPU (:mod:`l2nas_jax.core.threefry`).
 """
 
 from __future__ import annotations
@@ -53,7 +54,9 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         from l2nas_jax.core.compile_cache import ensure_enabled
+        from l2nas_jax.core.threefry import unroll_on_cpu
 
+        unroll_on_cpu()
         ensure_enabled()
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'l2nas_jax' has no attribute {name!r}")

@@ -18,6 +18,7 @@ import jax
 import numpy as np
 
 from l2nas_jax.core import validate
+from l2nas_jax.core.threefry import unroll_on_cpu
 from l2nas_jax.envs.base import Environment
 from l2nas_jax.searcher import Searcher, StepOutput, scan_steps
 from l2nas_jax.trajectory import IncumbentRule, Trajectory, make_trajectory
@@ -100,6 +101,7 @@ class BatchedRun:
     """Compiled init/advance functions of one searcher over a batch of seeds."""
 
     def __init__(self, searcher: Searcher):
+        unroll_on_cpu()  # the same bits, compiled faster (a no-op after the first call)
         self.searcher = searcher
         self.init = jax.jit(jax.vmap(searcher.init))
         self._advance: dict[int, Callable] = {}

@@ -19,6 +19,10 @@ if "L2NAS_COMPILE_CACHE" not in os.environ:
 
 import pytest  # noqa: E402
 
+from l2nas_jax.core.threefry import unroll_on_cpu  # noqa: E402
+
+unroll_on_cpu()  # as the CLI and the API do: the same random bits, compiled about twice as fast
+
 
 @pytest.fixture(scope="session")
 def cifar10_env():

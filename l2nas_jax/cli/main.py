@@ -25,6 +25,7 @@ from l2nas_jax.cli.sweep import add_sweep_parser
 from l2nas_jax.cli.transfer import add_transfer_parser
 from l2nas_jax.core import compile_cache
 from l2nas_jax.core.cpu import use_all_cpu_cores
+from l2nas_jax.core.threefry import unroll_on_cpu
 
 #: The subcommands, in ``--help`` order: adding one is one module plus one line here.
 SUBCOMMANDS = (add_search_parser, add_compare_parser, add_sweep_parser, add_transfer_parser, add_latency_parser)
@@ -77,6 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(argv: Sequence[str] | None) -> int:
     use_all_cpu_cores()
+    unroll_on_cpu()
     parser = build_parser()
     args = parser.parse_args(argv)
     warnings.formatwarning = _format_warning

@@ -32,6 +32,7 @@ from typing import Any, Callable, Mapping, NamedTuple
 
 import jax
 
+from l2nas_jax.core.threefry import unroll_on_cpu
 from l2nas_jax.core import io
 from l2nas_jax.core.provenance import provenance
 from l2nas_jax.spaces import space_names
@@ -236,6 +237,7 @@ def train_and_evaluate(job: EvaluateJob, *, log: Callable[[str], None] | None = 
 
     ``log`` receives two human-readable lines on process 0 (what is trained, how it ended).
     """
+    unroll_on_cpu()
     log = log or (lambda _: None)
     evaluation = evaluation_of(job.space)
     arch, arch_string, source = resolve_genotype(job.space, job.genotype)

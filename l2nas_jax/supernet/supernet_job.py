@@ -25,6 +25,7 @@ from typing import Any, Callable, Mapping
 import jax
 import numpy as np
 
+from l2nas_jax.core.threefry import unroll_on_cpu
 from l2nas_jax.core import io
 from l2nas_jax.core.provenance import provenance
 from l2nas_jax.spaces import check_space, get_space
@@ -132,6 +133,7 @@ def heldout_eval_fn(job: SupernetJob, space: Space, model: Any,
 
 def train_supernet(job: SupernetJob) -> train.FitResult:
     """Train as ``job`` says, write supernet.json (process 0); return the :class:`~l2nas_jax.supernet.train.FitResult`."""
+    unroll_on_cpu()
     out = Path(job.out)
     replaced = outdir.check_out_dir(out, resume=job.resume, overwrite=job.overwrite)
     space = get_space(job.space)
