@@ -78,11 +78,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(argv: Sequence[str] | None) -> int:
     use_all_cpu_cores()
-    unroll_on_cpu()
     parser = build_parser()
     args = parser.parse_args(argv)
     warnings.formatwarning = _format_warning
     try:
+        unroll_on_cpu()  # after parsing: --help loads no JAX
         compile_cache.enable(getattr(args, "compile_cache", None))
         return int(args.func(args) or 0)
     except ValueError as e:  # CLIError and validation errors from the library
