@@ -10,7 +10,9 @@ updates of 3x128 networks per query, so the run is dominated by the updates):
     jitted loop of 64x128 @ 128x128 matmuls, single and 16-way batched.
 
 Usage: python benchmarks/nb201_speed.py [--queries 1000] [--seeds 16] [--repeats 3]
-Writes benchmarks/results/nb201_speed.json.
+Writes benchmarks/results/nb201_speed.json (``--record``).  Threefry is lowered unrolled on CPU, as
+the CLI and the API do (:mod:`l2nas_jax.core.threefry`); ``L2NAS_ROLLED_THREEFRY=1`` measures JAX's
+default rolled loop instead (the file records which).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from l2nas_jax.agent.learner import agent_init, make_update  # noqa: E402
 from l2nas_jax.agent.search import LITERAL_PAPER_CONFIG, L2NASConfig, make_l2nas  # noqa: E402
 from l2nas_jax.api import build_env  # noqa: E402
 from l2nas_jax.core.provenance import provenance  # noqa: E402
+from l2nas_jax.core.threefry import unroll_on_cpu  # noqa: E402
 from l2nas_jax.report import records  # noqa: E402
 from l2nas_jax.runner import seed_keys, shard_seeds  # noqa: E402
 from l2nas_jax.searcher import run_searcher  # noqa: E402
@@ -116,16 +119,18 @@ def main() -> None:
     records.add_output_args(p, "nb201_speed")
     a = p.parse_args()
 
+    threefry = "unrolled" if unroll_on_cpu() else "rolled"
     env = build_env("nb201", a.dataset)
     out: dict = {"benchmark": "nb201_speed", "seed": a.seed, "queries": a.queries, "dataset": a.dataset,
-                 **provenance()}
+                 "threefry": threefry, **provenance()}
     mm1, mmb = matmul_gflops(1), matmul_gflops(a.seeds)
     out["matmul_gflops"] = {"batch_1": round(mm1, 2), f"batch_{a.seeds}": round(mmb, 2)}
     print(f"matmul reference: {mm1:.1f} GFLOP/s (1 x 64x128@128x128), {mmb:.1f} GFLOP/s ({a.seeds}-way batched, "
           f"sharded over {jax.local_device_count()} device(s))")
     for name, cfg in (("default", L2NASConfig()), ("literal", L2NASConfig(**LITERAL_PAPER_CONFIG))):
         out[name] = bench_config(name, env, cfg, a, mm1, mmb)
-    config = {"queries": a.queries, "seeds": a.seeds, "repeats": a.repeats, "dataset": a.dataset}
+    config = {"queries": a.queries, "seeds": a.seeds, "repeats": a.repeats, "dataset": a.dataset,
+              "threefry": threefry}
     records.save(records.Record(stem="nb201_speed", command=records.command_line("benchmarks/nb201_speed.py", None),
                                 seed=a.seed, config=config, data={k: v for k, v in out.items() if k != "seed"}),
                  a, Path(__file__).parent / "results")

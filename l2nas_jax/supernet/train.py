@@ -31,6 +31,7 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
+from l2nas_jax.core.threefry import unroll_on_cpu
 from l2nas_jax.supernet import data as data_lib
 from l2nas_jax.supernet import sharding as shard_lib
 from l2nas_jax.supernet.state import TrainState
@@ -349,6 +350,7 @@ def fit(
       metadata: extra JSON stored with each checkpoint (e.g. space, net config).
       fast_compile: compile the step with :data:`FAST_COMPILE_OPTIONS` (CPU tests and demos).
     """
+    unroll_on_cpu()  # the same random bits, compiled faster (no-op after the first call)
     from l2nas_jax.supernet import ckpt as ckpt_lib  # orbax is heavy; only the loop needs it
 
     mesh = shard_lib.make_mesh() if mesh is None else mesh
