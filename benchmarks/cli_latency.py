@@ -41,7 +41,10 @@ CASES: dict[str, list[str]] = {
                 "--methods", "l2nas,rea,random,reinforce"],
     "sweep": ["sweep", "--dataset", "cifar10", "--queries", "500", "--seeds", "10", "--grid", "tau=0.8,0.9"],
     "constrained": ["search", "--space", "nb201", "--max-params", "0.6M", "--queries", "500"],
+    "search-rolled": ["search"],  # the same command with JAX's default (rolled-loop) threefry, for the ratio
 }
+#: Extra environment of a case (the others run with the CLI's defaults).
+CASE_ENV: dict[str, dict[str, str]] = {"search-rolled": {"L2NAS_ROLLED_THREEFRY": "1"}}
 #: Issue 16's targets (seconds, end to end); cases without one are reported only.
 TARGETS: dict[tuple[str, str], float] = {("search", "warm"): 2.5, ("search", "cold"): 8.0, ("compare", "warm"): 6.0}
 RESULT_FILES = ("results.json", "compare.json", "sweep.json")
@@ -73,7 +76,7 @@ def in_run_seconds(out: Path) -> float | None:
             data = json.loads(f.read_text())
             if "meta" in data:
                 return float(data["meta"].get("wall_s", 0.0)) or None
-            total = sum(float(s.get("wall_s", 0.0)) for s in data.get("summary", {}).values())
+            total = sum(float(s.get("wall_s") or 0.0) for s in data.get("summary", {}).values())
             return total or None
     return None
 
@@ -82,24 +85,28 @@ def cache_entries(cache: Path) -> int:
     return len(list(cache.glob("*-cache"))) if cache.is_dir() else 0
 
 
-def child_env() -> dict[str, str]:
-    """This environment without a cache location of its own (every run names its cache explicitly)."""
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This environment without a cache location or threefry choice of its own (every run names its cache
+    explicitly), plus ``extra``."""
     env = dict(os.environ)
     env.pop("L2NAS_COMPILE_CACHE", None)
-    return env
+    env.pop("L2NAS_ROLLED_THREEFRY", None)
+    return {**env, **(extra or {})}
 
 
 def bench_case(name: str, args: list[str], repeats: int, work: Path) -> dict[str, Any]:
     """Cold run (fresh cache), then ``repeats`` warm runs (median) of one command."""
     cache = work / f"cache-{name}"
-    row: dict[str, Any] = {"command": "l2nas " + " ".join(args)}
+    extra = CASE_ENV.get(name, {})
+    prefix = "".join(f"{k}={v} " for k, v in extra.items())
+    row: dict[str, Any] = {"command": prefix + "l2nas " + " ".join(args)}
     for phase, n in (("cold", 1), ("warm", repeats)):
         walls, inner, written = [], [], []
         for i in range(n):
             out = work / f"{name}-{phase}-{i}"
             before = cache_entries(cache)
             cmd = [*l2nas_command(), *args, "--out", str(out), "--no-progress", "--compile-cache", str(cache)]
-            walls.append(timed_run(cmd, child_env(), work))
+            walls.append(timed_run(cmd, child_env(extra), work))
             inner.append(in_run_seconds(out))
             written.append(cache_entries(cache) - before)
             shutil.rmtree(out, ignore_errors=True)
@@ -156,6 +163,12 @@ def markdown(rows: dict[str, dict], floor: dict[str, float], meta: dict[str, Any
         lines.append(f"| `{r['command']}` | {cell(r, 'cold')} | {inner(r, 'cold')} | {cell(r, 'warm')} | "
                      f"{inner(r, 'warm')} | {sum(r['cold']['entries_written'])} / {sum(r['warm']['entries_written'])} "
                      f"| {r['cache_mb']} |")
+    if "search" in rows and "search-rolled" in rows:
+        a, b = rows["search"], rows["search-rolled"]
+        lines += ["", "Threefry lowered unrolled (the default, `l2nas_jax/core/threefry.py`) vs JAX's rolled loop, "
+                  "`l2nas search` end to end: cold " + f"{a['cold']['wall_s']:.2f} vs {b['cold']['wall_s']:.2f} s "
+                  f"(x{a['cold']['wall_s'] / b['cold']['wall_s']:.2f}), warm {a['warm']['wall_s']:.2f} vs "
+                  f"{b['warm']['wall_s']:.2f} s (x{a['warm']['wall_s'] / b['warm']['wall_s']:.2f})."]
     lines += ["", "Start-up floor in the same session (median wall s):", ""]
     lines += [f"* `{label}`: {s:.2f} s" for label, s in floor.items()]
     return "\n".join(lines) + "\n"
@@ -193,7 +206,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     dev = provenance()["device"]
     meta = {"generated": records.utc_now(), "command": command, "load_before": load_before, "load_after": load_after,
             "device": f"{dev['backend']} x{dev['device_count']} ({dev['processor']}, {os.cpu_count()} CPUs)"}
-    config = {"cases": {n: CASES[n] for n in cases}, "repeats": a.repeats, "floor_repeats": a.floor_repeats,
+    config = {"cases": {n: CASES[n] for n in cases}, "case_env": {n: CASE_ENV[n] for n in cases if n in CASE_ENV},
+              "repeats": a.repeats, "floor_repeats": a.floor_repeats,
               "targets_s": {f"{k[0]}/{k[1]}": v for k, v in TARGETS.items()}}
     md = markdown(rows, floor, meta)
     print("\n" + md)
