@@ -24,6 +24,19 @@ from l2nas_jax.core.threefry import unroll_on_cpu  # noqa: E402
 unroll_on_cpu()  # as the CLI and the API do: the same random bits, compiled about twice as fast
 
 
+@pytest.fixture(autouse=True)
+def _session_compile_cache():
+    """Every test compiles through the session's persistent cache (shared by the xdist workers and the
+    processes tests start), so a program compiled by one test is loaded, not compiled, by the next; a test
+    that points the cache elsewhere gets the session's back afterwards."""
+    from l2nas_jax.core import compile_cache
+
+    _, wanted = compile_cache.requested_location(None)  # the session's directory, or None for 'off'
+    if compile_cache.active_dir() != (wanted.absolute() if wanted else None):
+        compile_cache.enable()
+    yield
+
+
 @pytest.fixture(scope="session")
 def cifar10_env():
     from l2nas_jax.api import build_env

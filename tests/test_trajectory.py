@@ -47,6 +47,7 @@ def test_without_differing_repeats_the_denoised_rule_is_the_observed_rule_bit_fo
         np.testing.assert_array_equal(np.asarray(getattr(a, field)), np.asarray(getattr(b, field)), err_msg=field)
 
 
+@pytest.mark.slow
 def test_the_noise_estimate_converges_to_the_tables_sigma(cifar10_env):
     env = cifar10_env.replace(noise_sigma=jnp.float32(0.5))
     archs = jax.vmap(env.random_arch)(jax.random.split(jax.random.key(0), 200))

@@ -153,6 +153,7 @@ def test_cli_searches_a_saved_predictor_with_a_budget(tmp_path, cifar10_env, fit
     assert "prediction" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_predictor_fitted_on_darts_measurements_is_searched_from_the_cli(tmp_path, capsys):
     """DARTS/OFA have no table: a predictor fitted on your own measurements is their evaluator."""
     from l2nas_jax.spaces import get_space

@@ -46,6 +46,7 @@ def test_parse_latency():
             parse_latency(bad)
 
 
+@pytest.mark.slow
 def test_budget_is_never_exceeded_and_the_optimum_is_exact(model_file):
     lat = modelled_all(model_file)
     budget = float(np.quantile(lat, 0.3))
@@ -63,6 +64,7 @@ def test_budget_is_never_exceeded_and_the_optimum_is_exact(model_file):
             assert lat[i] <= budget * (1 + 1e-6), (method, a, lat[i], budget)
 
 
+@pytest.mark.slow
 def test_pareto_front_against_modelled_latency(model_file):
     env = build_env("nb201", "cifar10", latency_model=model_file, pareto_column="latency")
     r = run_method(env, "l2nas", queries=40, seeds=2, pareto=True)
@@ -76,6 +78,7 @@ def test_pareto_front_against_modelled_latency(model_file):
     assert np.all(np.diff(costs) > 0) and np.all(np.diff(accs) > 0)  # a front: dearer is better
 
 
+@pytest.mark.slow
 def test_search_cli_reports_the_measured_latency(model_file, tmp_path, capsys):
     budget = float(np.quantile(modelled_all(model_file), 0.5))
     out = tmp_path / "run"
@@ -165,6 +168,7 @@ def predictor_and_latency_files(space_name, dataset, tmp_path, n, latency):
     return space, archs, tmp_path / "p.npz", tmp_path / "lat.npz"
 
 
+@pytest.mark.slow
 def test_latency_budget_on_a_space_without_a_table(tmp_path):
     """OFA (not enumerable): a fitted accuracy predictor searched under a modelled-latency budget."""
     ofa, archs, pred, lat_file = predictor_and_latency_files(
@@ -180,6 +184,7 @@ def test_latency_budget_on_a_space_without_a_table(tmp_path):
         assert float(lm.predict(lat, ofa, ofa.from_string(a))) <= budget * (1 + 1e-6)
 
 
+@pytest.mark.slow
 def test_pareto_against_latency_on_a_space_without_a_table(tmp_path):
     _, _, pred, lat_file = predictor_and_latency_files("darts", "cifar10", tmp_path, 32, lambda i, a: 2.0 + i % 5)
     env = build_env("darts", "cifar10", predictor=pred, latency_model=lat_file, pareto_column="latency")

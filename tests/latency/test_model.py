@@ -36,6 +36,7 @@ def test_lookup_table_recovers_additive_latencies():
     assert lm.kendall_tau(pred, [r["median_ms"] for r in test]) > 0.95
 
 
+@pytest.mark.slow
 def test_correction_learns_an_interaction_and_is_kept_only_when_it_helps():
     w = np.random.default_rng(1).uniform(0.1, 1.0, size=30)
 

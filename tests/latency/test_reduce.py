@@ -48,6 +48,7 @@ def model_file(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_reduced_search_stays_inside_and_its_optimum_is_exact(model_file):
     env = build_env("nb201", "cifar100", latency_model=model_file, reduce_space="cifar10")
     assert any("avg_pool_3x3" in d for d in env.dropped_choices)  # slowest everywhere, rarely the most accurate
@@ -71,6 +72,7 @@ def test_reduced_search_stays_inside_and_its_optimum_is_exact(model_file):
     assert keep[np.arange(6), arch].all()
 
 
+@pytest.mark.slow
 def test_reduce_space_cli(model_file, tmp_path, capsys):
     rc = main(["search", "--latency-model", str(model_file), "--reduce-space", "cifar10", "--dataset", "cifar100",
                "--queries", "30", "--seeds", "2", "--out", str(tmp_path / "r"), "--no-progress"])

@@ -71,6 +71,7 @@ def test_reevaluation_with_the_denoised_incumbent_beats_the_best_single_observat
     assert gain.mean() > 0.03 and t_stat > 2.5, (gain.mean(), t_stat)
 
 
+@pytest.mark.slow
 def test_l2nas_keeps_the_denoised_estimates_in_its_top_k_and_critic_targets(cifar10_env):
     """After a noisy run with re-evaluation, L2NAS's top-k are the wrapper's best estimated architectures (not
     the best single draws) and each replay row's reward is its architecture's current estimate over the scale."""
