@@ -91,10 +91,12 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
     from l2nas_jax.runspec import RunSpec
 
     dataset = args.dataset
-    if dataset is None:  # --dataset left out: a supernet is searched on its own dataset (a given one must match)
-        from l2nas_jax.envs.supernet import read_supernet_meta
+    if dataset is None and not args.supernet:
+        dataset = "cifar10"
+    elif dataset is None:  # --dataset left out: a supernet is searched on its own dataset (a given one must match)
+        from l2nas_jax.envs.supernet import read_supernet_meta  # flax networks and orbax: only for a supernet
 
-        dataset = read_supernet_meta(args.supernet)["dataset"]["name"] if args.supernet else "cifar10"
+        dataset = read_supernet_meta(args.supernet)["dataset"]["name"]
     return RunSpec.create(
         flag_label, space=args.space, dataset=dataset, method=args.method,
         config=method_overrides(args.method, args.config, args.set), queries=args.queries, seeds=args.seeds,

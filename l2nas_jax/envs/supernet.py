@@ -25,7 +25,6 @@ from flax import struct
 from l2nas_jax.spaces import Space, get_space
 from l2nas_jax.supernet import data as data_lib
 from l2nas_jax.supernet import train as train_lib
-from l2nas_jax.supernet.ckpt import Checkpointer
 
 
 def path_accuracy(model: Any, variables: Any, arch: chex.Array, images: chex.Array, labels: chex.Array,
@@ -196,6 +195,8 @@ def load_supernet_env(
     cfg = train_lib.TrainConfig.from_dict(config)
     like = train_lib.create_train_state(model, cfg, jax.random.key(cfg.seed), dataset.train_images.shape[1:], 1,
                                         arch_fn=spec.random_arch)
+    from l2nas_jax.supernet.ckpt import Checkpointer  # orbax is heavy: loaded when a supernet is restored
+
     with Checkpointer(run_dir / "checkpoints", async_save=False) as ckpt:
         state, _, _ = ckpt.restore(like, jax.random.key(0))
     # host round trip: restored arrays are committed to one device; the runner shards seeds over all of them
