@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -70,7 +71,14 @@ def prepare_out_dir(out: str | Path, overwrite: bool, produced: Sequence[str]) -
         if removed:
             print(f"note: --overwrite: removed the earlier run's {', '.join(p.name for p in removed)} from {out}",
                   file=sys.stderr)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".l2nas-write-probe-{os.getpid()}"
+        probe.write_bytes(b"")  # before anything runs: a directory we cannot write into fails now, not at the end
+        probe.unlink()
+    except OSError as e:
+        raise CLIError(f"--out {out}: cannot create or write into this directory ({e.strerror or e}); "
+                       f"choose another --out") from None
     return out
 
 

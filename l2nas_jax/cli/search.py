@@ -42,7 +42,8 @@ def add_search_args(s: argparse.ArgumentParser) -> None:
     s.add_argument("--config", default=None, help="JSON file of method config overrides")
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config value")
     s.add_argument("--checkpoint-every", type=int, default=0, metavar="K",
-                   help="save the complete search state to OUT/checkpoint.npz every K queries")
+                   help="save the complete search state to OUT/checkpoint.npz every K queries "
+                        "(default 0: no checkpoints)")
     s.add_argument("--resume", default=None, metavar="DIR",
                    help="continue the checkpointed run in DIR exactly as saved in DIR/run.json (no other flags "
                         "but --no-progress)")

@@ -6,6 +6,7 @@ import pytest
 
 from l2nas_jax.cli import main
 from l2nas_jax.cli.common import parse_budgets
+from l2nas_jax.core.compile_cache import count_compilations
 from l2nas_jax.runspec import RunSpec
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -137,3 +138,18 @@ def test_search_too_large_for_memory_is_refused_before_running(tmp_path, capsys,
     assert err.startswith(f"l2nas: error: {seeds} seeds x 100000 queries need about ") and "more than the 4.0 GiB" in err
     assert "pass fewer --seeds" in err and "fewer --queries" in err
     assert not (tmp_path / "o").exists()  # refused before --out was touched (nothing compiled or allocated)
+
+
+@pytest.mark.parametrize("command", [["search", "--queries", "5"], ["compare", "--methods", "random", "--queries", "5"],
+                                     ["sweep", "--grid", "tau=0.8", "--queries", "5"],
+                                     ["transfer", "--queries-from", "5", "--queries-to", "5"]])
+def test_an_out_that_cannot_be_created_is_refused_before_anything_runs(tmp_path, capsys, command):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    with count_compilations() as count:
+        rc = main([*command, "--out", str(blocker / "run"), "--no-progress", "--seeds", "1"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.count("\n") == 0, err
+    assert err.startswith("l2nas: error: --out ") and "cannot create or write into this directory" in err, err
+    assert count.compiled == 0, "refused only after compiling"
+    assert blocker.read_text() == "not a directory"

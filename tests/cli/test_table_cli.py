@@ -107,7 +107,13 @@ def _bad_tables(tmp_path):
         "duplicated column": (_write(tmp_path / "dc.csv", rows, list(rows[0]) + ["valid"]), "valid"),
         "empty": (_write(tmp_path / "e.csv", [], list(rows[0])), "empty"),
         "one choice": (_write(tmp_path / "o.csv", one), "b"),
+        "binary garbage": (_garbage(tmp_path / "g.csv"), "g.csv: cannot read as CSV"),
     }
+
+
+def _garbage(path):
+    path.write_bytes(bytes(range(256)) * 4)
+    return str(path)
 
 
 def test_bad_tables_give_one_line_and_no_output(tmp_path, capsys):

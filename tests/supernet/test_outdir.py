@@ -188,3 +188,16 @@ def test_check_out_dir_returns_what_overwrite_removes(tmp_path):
     assert (out / "supernet.json").exists()  # checking removes nothing ...
     outdir.remove_run_files(held)  # ... this does
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.parametrize("flag, value", [("--lr", "nan"), ("--lr", "inf"), ("--weight-decay", "nan"),
+                                         ("--grad-clip", "inf")])
+def test_non_finite_training_values_are_refused_before_anything_is_written(tmp_path, capsys, flag, value):
+    """``--lr nan`` passed every ``<= 0`` check, trained an epoch of NaNs, then failed with a half-made directory."""
+    out = tmp_path / "run"
+    args = ["--space", "nb201", "--dataset", "synthetic", "--epochs", "1", flag, value, "--out", str(out),
+            "--no-progress"]
+    assert sn.main(args) == 2
+    assert _one_line_error(capsys) == f"error: TrainConfig.{flag[2:].replace('-', '_')} must be a finite number, " \
+                                      f"got {float(value)!r}"
+    assert not out.exists()
