@@ -14,29 +14,26 @@ Set ``L2NAS_ROLLED_THREEFRY=1`` to keep JAX's default.
 
 from __future__ import annotations
 
+import functools
 import os
 
 ENV_VAR = "L2NAS_ROLLED_THREEFRY"
-_done: list[bool] = []
 
 
+@functools.cache
 def unroll_on_cpu() -> bool:
     """Use the unrolled threefry lowering on CPU for programs lowered from now on; True if it is in use.
 
     Idempotent and cheap; call it before the first compilation of a process (programs already
     compiled keep their lowering, with identical results).
     """
-    if _done:
-        return _done[0]
-    ok = False
-    if os.environ.get(ENV_VAR, "").strip() not in ("1", "true", "yes"):
-        try:
-            from jax._src.interpreters import mlir
-            from jax._src.random import threefry2x32 as tf
+    if os.environ.get(ENV_VAR, "").strip() in ("1", "true", "yes"):
+        return False
+    try:
+        from jax._src.interpreters import mlir
+        from jax._src.random import threefry2x32 as tf
 
-            mlir.register_lowering(tf.threefry2x32_p, tf._threefry2x32_lowering_rule, platform="cpu")
-            ok = True
-        except (ImportError, AttributeError, TypeError):  # another JAX layout: keep its default lowering
-            ok = False
-    _done.append(ok)
-    return ok
+        mlir.register_lowering(tf.threefry2x32_p, tf._threefry2x32_lowering_rule, platform="cpu")
+    except (ImportError, AttributeError, TypeError):  # another JAX layout: keep its default lowering
+        return False
+    return True

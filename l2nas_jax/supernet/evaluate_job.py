@@ -32,9 +32,9 @@ from typing import Any, Callable, Mapping, NamedTuple
 
 import jax
 
-from l2nas_jax.core.threefry import unroll_on_cpu
 from l2nas_jax.core import io
 from l2nas_jax.core.provenance import provenance
+from l2nas_jax.core.threefry import unroll_on_cpu
 from l2nas_jax.spaces import space_names
 from l2nas_jax.spaces.base import NetOptions, TrainProtocol
 from l2nas_jax.supernet import data, outdir, train

@@ -25,9 +25,9 @@ from typing import Any, Callable, Mapping
 import jax
 import numpy as np
 
-from l2nas_jax.core.threefry import unroll_on_cpu
 from l2nas_jax.core import io
 from l2nas_jax.core.provenance import provenance
+from l2nas_jax.core.threefry import unroll_on_cpu
 from l2nas_jax.spaces import check_space, get_space
 from l2nas_jax.spaces.base import Space
 from l2nas_jax.supernet import data, outdir, train
