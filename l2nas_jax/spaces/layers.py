@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from l2nas_jax.spaces import conv as conv_lib
 BN_MOMENTUM = 0.9  # = PyTorch momentum 0.1
 BN_EPS = 1e-5
 #: PyTorch's default conv/linear weight init: kaiming_uniform(a=sqrt(5)) == U(+-1/sqrt(fan_in)).
@@ -65,6 +66,7 @@ def conv(
         feature_group_count=groups,
         use_bias=bias,
         kernel_init=torch_kernel_init,
+        conv_general_dilated=conv_lib.conv_general_dilated,  # fast gradients inside single_path's switch
         name=name,
     )
 

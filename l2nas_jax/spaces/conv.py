@@ -1,0 +1,138 @@
+"""2-D convolution whose backward pass is written in XLA's canonical layout (fast inside ``lax.switch``).
+
+Why: JAX differentiates a convolution into two convolutions with permuted dimension labels
+(``b01f_01oi`` for the input gradient, ``f01b_i01o`` for the kernel gradient).  XLA:CPU rewrites
+those into its canonical NHWC/HWIO form (``b01f_01io``) with explicit transposes, so they run on
+the fast convolution library -- but not inside conditional branches, where they stay on a generic
+loop nest about 15x slower.  A single-path supernet runs every candidate op inside a
+``lax.switch``, so its convolutions' gradients all landed on the slow path (the random-path NB201
+step cost 3x a fixed network's; ``benchmarks/supernet_speed.py``).  :func:`conv_general_dilated`
+computes the same values as ``lax.conv_general_dilated`` and its gradients with canonical
+convolutions only (the transposes and kernel flips XLA would insert, written out), so a branch's
+convolutions compile like the fixed network's.
+
+Supported: NHWC inputs, HWIO kernels, explicit padding, any stride and kernel dilation, and
+``feature_group_count`` 1 or depthwise (one input channel per group, as many outputs as inputs).
+Anything else (input dilation, other group shapes, other layouts) falls back to
+``lax.conv_general_dilated`` and JAX's own gradient.  Drop-in for ``flax.linen.Conv``'s
+``conv_general_dilated`` field (same signature), see :func:`l2nas_jax.spaces.layers.conv`.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+NHWC = ("NHWC", "HWIO", "NHWC")
+Pairs = tuple[tuple[int, int], ...]
+
+
+def _vjp_input_padding(size: int, k: int, stride: int, dilation: int, pad: tuple[int, int], out: int) -> tuple[int, int]:
+    """Padding of the input-gradient convolution along one spatial axis (output of size ``size``)."""
+    kd = 1 + dilation * (k - 1)
+    before = kd - pad[0] - 1
+    after = size + kd - 1 - (1 + stride * (out - 1)) - before
+    return before, after
+
+
+def _kernel_grad_padding(size: int, k: int, stride: int, dilation: int, pad: tuple[int, int], out: int) -> tuple[int, int]:
+    """Padding of the kernel-gradient convolution along one axis so its output has exactly ``k`` taps."""
+    return pad[0], (k - 1) * dilation + (out - 1) * stride + 1 - size - pad[0]
+
+
+def _conv(x: jax.Array, w: jax.Array, strides: Sequence[int], padding: Pairs, dilation: Sequence[int],
+          groups: int, precision: Any, lhs_dilation: Sequence[int] = (1, 1)) -> jax.Array:
+    """A canonical (NHWC, HWIO) ``lax.conv_general_dilated``."""
+    return lax.conv_general_dilated(x, w, tuple(strides), padding, lhs_dilation=tuple(lhs_dilation),
+                                    rhs_dilation=tuple(dilation), dimension_numbers=NHWC,
+                                    feature_group_count=groups, precision=precision)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4, 5, 6))
+def _canonical_conv(x: jax.Array, w: jax.Array, strides: tuple[int, int], padding: Pairs,
+                    dilation: tuple[int, int], groups: int, precision: Any) -> jax.Array:
+    return _conv(x, w, strides, padding, dilation, groups, precision)
+
+
+def _fwd(x, w, strides, padding, dilation, groups, precision):
+    return _conv(x, w, strides, padding, dilation, groups, precision), (x, w)
+
+
+def _input_grad(dy: jax.Array, x: jax.Array, w: jax.Array, strides, padding, dilation, groups, precision) -> jax.Array:
+    """``d loss / d x``: the transposed convolution, kernel flipped (and I/O swapped unless depthwise)."""
+    flipped = jnp.flip(w, (0, 1))
+    kernel = flipped if groups > 1 else jnp.swapaxes(flipped, 2, 3)
+    pads = tuple(_vjp_input_padding(x.shape[1 + a], w.shape[a], strides[a], dilation[a], padding[a], dy.shape[1 + a])
+                 for a in range(2))
+    return _conv(dy, kernel, (1, 1), pads, dilation, groups, precision, lhs_dilation=strides)
+
+
+def _dense_kernel_grad(dy: jax.Array, x: jax.Array, w: jax.Array, strides, padding, dilation, precision) -> jax.Array:
+    """``d loss / d w`` of a dense convolution: channels of ``x`` act as the batch, the batch as features."""
+    pads = tuple(_kernel_grad_padding(x.shape[1 + a], w.shape[a], strides[a], dilation[a], padding[a], dy.shape[1 + a])
+                 for a in range(2))
+    g = lax.conv_general_dilated(jnp.transpose(x, (3, 1, 2, 0)), jnp.transpose(dy, (1, 2, 0, 3)), tuple(dilation),
+                                 pads, rhs_dilation=tuple(strides), dimension_numbers=NHWC, precision=precision)
+    return jnp.transpose(g, (1, 2, 0, 3))  # [C_in, kh, kw, C_out] -> HWIO
+
+
+def _depthwise_kernel_grad(dy: jax.Array, x: jax.Array, w: jax.Array, strides, padding, dilation) -> jax.Array:
+    """``d loss / d w`` of a depthwise convolution: one strided window of ``x`` times ``dy`` per tap."""
+    xp = jnp.pad(x, ((0, 0), *(_kernel_grad_padding(x.shape[1 + a], w.shape[a], strides[a], dilation[a], padding[a],
+                                                    dy.shape[1 + a]) for a in range(2)), (0, 0)))
+    taps = []
+    for i in range(w.shape[0]):
+        for j in range(w.shape[1]):
+            start = (0, i * dilation[0], j * dilation[1], 0)
+            limit = (xp.shape[0], start[1] + (dy.shape[1] - 1) * strides[0] + 1,
+                     start[2] + (dy.shape[2] - 1) * strides[1] + 1, xp.shape[3])
+            window = lax.slice(xp, start, limit, (1, strides[0], strides[1], 1))
+            taps.append(jnp.sum(window * dy, axis=(0, 1, 2)))
+    return jnp.stack(taps).reshape(w.shape)
+
+
+def _bwd(strides, padding, dilation, groups, precision, res, dy):
+    x, w = res
+    dx = _input_grad(dy, x, w, strides, padding, dilation, groups, precision)
+    if groups == 1:
+        dw = _dense_kernel_grad(dy, x, w, strides, padding, dilation, precision)
+    else:
+        dw = _depthwise_kernel_grad(dy, x, w, strides, padding, dilation)
+    return dx.astype(x.dtype), dw.astype(w.dtype)
+
+
+_canonical_conv.defvjp(_fwd, _bwd)
+
+
+def _is_nhwc(dimension_numbers: Any) -> bool:
+    """Whether flax/lax ``dimension_numbers`` describe NHWC inputs/outputs and HWIO kernels."""
+    if dimension_numbers is None:
+        return False
+    if isinstance(dimension_numbers, lax.ConvDimensionNumbers):
+        return tuple(dimension_numbers) == ((0, 3, 1, 2), (3, 2, 0, 1), (0, 3, 1, 2))
+    return tuple(dimension_numbers) == NHWC
+
+
+def conv_general_dilated(lhs: jax.Array, rhs: jax.Array, window_strides: Sequence[int], padding: Any,
+                         lhs_dilation: Sequence[int] | None = None, rhs_dilation: Sequence[int] | None = None,
+                         dimension_numbers: Any = None, feature_group_count: int = 1, batch_group_count: int = 1,
+                         precision: Any = None, preferred_element_type: Any = None) -> jax.Array:
+    """``lax.conv_general_dilated`` with canonical-layout gradients where supported (see module docstring)."""
+    c_in, c_out = lhs.shape[-1], rhs.shape[-1]
+    depthwise = feature_group_count == c_in and rhs.shape[2] == 1 and c_out == c_in
+    supported = (
+        lhs.ndim == 4 and _is_nhwc(dimension_numbers) and not isinstance(padding, str)
+        and all(d == 1 for d in (lhs_dilation or (1, 1))) and batch_group_count == 1
+        and preferred_element_type is None and (feature_group_count == 1 or depthwise)
+    )
+    if not supported:
+        return lax.conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
+                                        dimension_numbers, feature_group_count, batch_group_count, precision,
+                                        preferred_element_type)
+    pads = tuple((int(lo), int(hi)) for lo, hi in padding)
+    return _canonical_conv(lhs, rhs, tuple(int(s) for s in window_strides), pads,
+                           tuple(int(d) for d in (rhs_dilation or (1, 1))), int(feature_group_count), precision)
