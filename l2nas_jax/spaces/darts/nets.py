@@ -9,10 +9,11 @@ cell output = concat of states 2..5.
 * Supernet (:func:`make_supernet`, DARTS' search ``Network(C=16, layers=8)``): stem 3x3 conv
   (3C) + BN, ``layers`` cells with reductions at ``layers//3`` and ``2*layers//3``, GAP, linear.
   Every edge (14 per cell) holds its own copy of all 7 ops; cell BNs are non-affine and pools are
-  followed by a non-affine BN (DARTS ``MixedOp``).  ``arch`` is a traced call input; for each
-  pair one lifted switch over the node's ``(input, op)`` candidates runs only the chosen op on
-  the chosen input (``n_inputs * 7`` branches), so one compiled step serves every architecture,
-  unselected ops are not computed, get exactly zero gradient and keep their BN statistics.
+  followed by a non-affine BN (DARTS ``MixedOp``).  ``arch`` is a traced call input; the chosen
+  edge's variables are gathered and a 7-way ``lax.switch`` runs only the chosen op on the chosen
+  input, so one compiled step serves every architecture, unselected ops are not computed, get
+  exactly zero gradient and keep their BN statistics.  A cell's 8 pairs run as a ``lax.scan``
+  over one copy of that pair program (a compiled cell the size of one pair, not eight).
 * Fixed networks (:func:`make_network`): ``NetworkCIFAR`` (C=36, 20 cells, auxiliary head on
   cell ``2*layers//3``, drop-path on non-identity ops) and ``NetworkImageNet`` (C=48, 14 cells);
   affine BN, pools without BN.  Parameter counts match
@@ -44,7 +45,6 @@ from l2nas_jax.spaces.layers import (
     classifier,
     conv,
     global_avg_pool,
-    single_path,
 )
 
 STEM_MULTIPLIER = 3
@@ -90,11 +90,109 @@ def drop_path(mdl: nn.Module, x: chex.Array, rate: Any) -> chex.Array:
 # ----------------------------------------------------------------------------- supernet
 
 
-def _stack_select(trees: Sequence[Any], index: chex.Array) -> Any:
-    """``trees[index]`` for equally shaped pytrees (gather: the others get exactly zero gradient)."""
-    if len(trees) == 1:
-        return trees[0]
-    return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs)[index], *trees)
+Edge = tuple[str, int]  # (node scope name, "" for a node's own variables; input state index)
+
+
+def _stack(trees: Sequence[Any]) -> Any:
+    """Equally shaped pytrees stacked along a new leading axis (one row per edge)."""
+    return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *trees)
+
+
+def _groups(inputs: Sequence[int], reduction: bool) -> list[tuple[int, ...]]:
+    """Input indices sharing a stride (and so an input shape): in reduction cells states 0, 1 are strided."""
+    if not reduction:
+        return [tuple(inputs)]
+    return [g for g in (tuple(i for i in inputs if i < 2), tuple(i for i in inputs if i >= 2)) if g]
+
+
+def _edge_groups(edges: Sequence[Edge], reduction: bool) -> list[list[Edge]]:
+    """``edges`` split by stride group (see :func:`_groups`), in order."""
+    return [[e for e in edges if e[1] in g] for g in _groups(sorted({i for _, i in edges}), reduction)]
+
+
+def _edge_rows(edges: Sequence[Edge], reduction: bool) -> np.ndarray:
+    """``int32[nodes, inputs]``: each edge's row in its group's stacked variables (nodes in ``edges`` order)."""
+    nodes = list(dict.fromkeys(node for node, _ in edges))
+    rows = np.zeros((len(nodes), max(i for _, i in edges) + 1), np.int32)
+    for group in _edge_groups(edges, reduction):
+        for row, (node, i) in enumerate(group):
+            rows[nodes.index(node), i] = row
+    return rows
+
+
+def _edge_vars(variables: Any, edges: Sequence[Edge], op: str) -> Any:
+    """One op's variables of every edge in ``edges``, stacked by edge (``{}`` for ops without any)."""
+    return _stack([(variables.get(node, {}) if node else variables).get(f"in{i}_{op}", {}) for node, i in edges])
+
+
+def _stacked_vars(variables: Any, edges: Sequence[Edge], reduction: bool) -> tuple[list[list], list[list]]:
+    """(params, stats): per stride group, per op, the variables stacked over the group's edges."""
+    params, stats = variables.get("params", {}), variables.get("batch_stats", {})
+    groups = _edge_groups(edges, reduction)
+    return ([[_edge_vars(params, g, op) for op in DARTS_OPS] for g in groups],
+            [[_edge_vars(stats, g, op) for op in DARTS_OPS] for g in groups])
+
+
+def _unstacked_stats(stats: list[list], edges: Sequence[Edge], reduction: bool) -> dict[str, Any]:
+    """Inverse of :func:`_stacked_vars` for statistics: ``{node: {"in{i}_{op}": stats}}`` (``""``: no node)."""
+    out: dict[str, Any] = {}
+    for group, per_op in zip(_edge_groups(edges, reduction), stats):
+        for op, stacked in zip(DARTS_OPS, per_op):
+            if jax.tree_util.tree_leaves(stacked):
+                for row, (node, i) in enumerate(group):
+                    out.setdefault(node, {})[f"in{i}_{op}"] = jax.tree_util.tree_map(lambda a, r=row: a[r], stacked)
+    return out
+
+
+def _run_chosen_op(channels: int, stride: int, affine: bool, train: bool, update_stats: bool, params: list,
+                   stats: list, row: chex.Array, op_id: chex.Array, x: chex.Array) -> tuple[chex.Array, list]:
+    """Op ``op_id`` of the edge in stacked row ``row`` on ``x`` (one 7-way ``lax.switch``).
+
+    The chosen edge's variables are gathered (the other edges get exactly zero gradient); only
+    the chosen op's statistics row is rewritten.  Returns (output, per-op stacked statistics).
+    """
+    sel_p = [jax.tree_util.tree_map(lambda a: a[row], t) for t in params]
+    sel_s = [jax.tree_util.tree_map(lambda a: a[row], t) for t in stats]
+
+    def branch(k: int):
+        def run(sel_p, sel_s, x):
+            op = darts_op(DARTS_OPS[k], channels, stride, affine, search=True, parent=None)
+            v = {"params": sel_p[k], "batch_stats": sel_s[k]}
+            if not update_stats:
+                return op.apply(v, x, train), sel_s
+            y, upd = op.apply(v, x, train, mutable=["batch_stats"])
+            return y, [upd.get("batch_stats", {}) if j == k else t for j, t in enumerate(sel_s)]
+
+        return run
+
+    y, new_s = jax.lax.switch(op_id, [branch(k) for k in range(NUM_OPS)], sel_p, sel_s, x)
+    if not update_stats:
+        return y, stats
+    return y, [jax.tree_util.tree_map(lambda a, n: a.at[row].set(n), t, n) for t, n in zip(stats, new_s)]
+
+
+def _pair_step(channels: int, affine: bool, train: bool, update_stats: bool, groups: Sequence[tuple[int, ...]],
+               reduction: bool, params: list[list], stats: list[list], inputs: Sequence[chex.Array],
+               op_id: chex.Array, inp: chex.Array, row: chex.Array) -> tuple[chex.Array, list[list]]:
+    """One ``(op, input)`` pair: state ``inp`` through op ``op_id`` of its edge.
+
+    ``inputs[g]`` stacks the states of stride group ``g`` (``groups[g]`` lists their indices), so
+    the input is a dynamic index; with two groups (reduction cells) a 2-way ``lax.cond`` picks the
+    strided group (states 0, 1) or the rest.  Returns the output and every group's statistics.
+    """
+
+    def group_branch(gi: int):
+        def run(stats, inputs):
+            x = inputs[gi][inp - groups[gi][0]]
+            stride = 2 if reduction and groups[gi][0] < 2 else 1
+            y, new = _run_chosen_op(channels, stride, affine, train, update_stats, params[gi], stats[gi], row, op_id, x)
+            return y, [new if j == gi else s for j, s in enumerate(stats)]
+
+        return run
+
+    if len(groups) == 1:
+        return group_branch(0)(stats, inputs)
+    return jax.lax.cond(inp >= groups[1][0], group_branch(1), group_branch(0), stats, inputs)
 
 
 class MixedNode(nn.Module):
@@ -102,12 +200,11 @@ class MixedNode(nn.Module):
 
     Variables live at ``in{i}_{op}`` (one op module per edge and op).  At apply time the chosen
     edge's variables are gathered per op type and a 7-way ``lax.switch`` applies only the chosen
-    op (an op module applied functionally with those variables); in reduction cells an outer
-    2-way switch picks the strided group (inputs 0, 1) or the stride-1 group (inputs >= 2).
-    Compared with one switch over all ``n_inputs * 7`` (edge, op) branches this keeps the program
-    small (7 or 14 branches per pair, each carrying one edge's variables), which cut XLA compile
-    time of the tiny test supernet from > 10 min to seconds.  BN statistics are written back only
-    for the chosen edge; unselected ops are not computed and get exactly zero gradient.
+    op (:func:`_pair_step`); in reduction cells an outer 2-way switch picks the strided group
+    (inputs 0, 1) or the stride-1 group (inputs >= 2).  BN statistics are written back only for
+    the chosen edge; unselected ops are not computed and get exactly zero gradient.  In the
+    supernet, :class:`SearchCell` runs all pairs of a cell through one scanned copy of the same
+    program; calling a node directly (tests) runs one pair.
     """
 
     channels: int
@@ -115,90 +212,83 @@ class MixedNode(nn.Module):
     reduction: bool
     affine: bool = False
 
-    def _groups(self) -> list[tuple[int, ...]]:
-        """Input indices sharing a stride (and so an input shape)."""
-        if not self.reduction:
-            return [tuple(range(self.n_inputs))]
-        return [g for g in ((0, 1), tuple(range(2, self.n_inputs))) if g]
-
-    def _op(self, op: str, i: int, name: str | None = None, parent: Any = None) -> nn.Module:
-        stride = 2 if self.reduction and i < 2 else 1
-        kw = {"name": name} if name is not None else {"parent": parent}
-        return darts_op(op, self.channels, stride, self.affine, search=True, **kw)
-
     @nn.compact
     def __call__(self, states: Sequence[chex.Array], pair: chex.Array, train: bool) -> chex.Array:
         op_id, inp = jnp.asarray(pair[0], jnp.int32), jnp.asarray(pair[1], jnp.int32)
         if self.is_initializing():  # create every (edge, op) module; pick the output by indexing
-            outs = [self._op(op, i, name=f"in{i}_{op}")(states[i], train) for i in range(self.n_inputs) for op in DARTS_OPS]
+            outs = []
+            for i in range(self.n_inputs):
+                stride = 2 if self.reduction and i < 2 else 1
+                for op in DARTS_OPS:
+                    mdl = darts_op(op, self.channels, stride, self.affine, search=True, name=f"in{i}_{op}")
+                    outs.append(mdl(states[i], train))
             return jnp.stack(outs)[inp * NUM_OPS + op_id]
-        variables = self.variables
-        params, stats = variables.get("params", {}), variables.get("batch_stats", {})
+        edges = [("", i) for i in range(self.n_inputs)]
+        groups = _groups(range(self.n_inputs), self.reduction)
         update_stats = train and self.is_mutable_collection("batch_stats")
-        groups = self._groups()
-        locals_ = [jnp.clip(inp - g[0], 0, len(g) - 1) for g in groups]
-        # Per group: the chosen edge's variables of each op type (gathers, done outside the switch).
-        sel = [
-            (
-                [_stack_select([params.get(f"in{i}_{op}", {}) for i in g], loc) for op in DARTS_OPS],
-                [_stack_select([stats.get(f"in{i}_{op}", {}) for i in g], loc) for op in DARTS_OPS],
-            )
-            for g, loc in zip(groups, locals_)
-        ]
-
-        def op_branch(gi: int, k: int):
-            def run(sel_p, sel_s, x):
-                op = self._op(DARTS_OPS[k], groups[gi][0], parent=None)
-                v = {"params": sel_p[k], "batch_stats": sel_s[k]}
-                if not update_stats:
-                    return op.apply(v, x, train), sel_s
-                y, upd = op.apply(v, x, train, mutable=["batch_stats"])
-                return y, [upd.get("batch_stats", {}) if j == k else t for j, t in enumerate(sel_s)]
-
-            return run
-
-        def group_branch(gi: int):
-            def run(sel, states):
-                g = groups[gi]
-                x = jax.lax.switch(locals_[gi], [lambda st, i=i: st[i] for i in range(len(g))], tuple(states[i] for i in g))
-                sel_p, sel_s = sel[gi]
-                y, new_s = jax.lax.switch(op_id, [op_branch(gi, k) for k in range(NUM_OPS)], sel_p, sel_s, x)
-                return y, [new_s if j == gi else sel[j][1] for j in range(len(groups))]
-
-            return run
-
-        if len(groups) == 1:
-            y, new_stats = group_branch(0)(sel, states)
-        else:
-            y, new_stats = jax.lax.cond(inp >= 2, group_branch(1), group_branch(0), sel, states)
+        params, stats = _stacked_vars(self.variables, edges, self.reduction)
+        inputs = [jnp.stack([states[i] for i in g]) for g in groups]
+        row = jnp.asarray(_edge_rows(edges, self.reduction))[0, inp]
+        y, stats = _pair_step(self.channels, self.affine, train, update_stats, groups, self.reduction, params, stats,
+                              inputs, op_id, inp, row)
         if update_stats:
-            for g, ns in zip(groups, new_stats):
-                for k, op in enumerate(DARTS_OPS):
-                    for i in g:
-                        name = f"in{i}_{op}"
-                        if name in stats:
-                            hit = (inp == i) & (op_id == k)
-                            new = jax.tree_util.tree_map(lambda n, o, h=hit: jnp.where(h, n, o), ns[k], stats[name])
-                            self.put_variable("batch_stats", name, new)
+            for name, value in _unstacked_stats(stats, edges, self.reduction)[""].items():
+                self.put_variable("batch_stats", name, value)
         return y
 
 
 class SearchCell(nn.Module):
-    """DARTS search cell: preprocess, 4 nodes each = sum of its 2 selected pairs, concat states 2..5."""
+    """DARTS search cell: preprocess, 4 nodes each = sum of its 2 selected pairs, concat states 2..5.
+
+    The 8 pairs run as one ``lax.scan`` over a single copy of the pair program (:func:`_pair_step`)
+    with the node states in a stacked buffer: the compiled cell is about as large as one pair's
+    7 (14 in reduction cells) op branches instead of 8 copies of them.
+    """
 
     channels: int
     reduction: bool
     reduction_prev: bool
     affine: bool = False
+    scan: bool = True  # False: call each node twice, unscanned (the reference the scan is tested against)
 
     @nn.compact
     def __call__(self, s0: chex.Array, s1: chex.Array, arch: chex.Array, train: bool) -> chex.Array:
         p0, p1 = _preprocess(self.channels, self.reduction_prev, self.affine)
         states = [p0(s0, train), p1(s1, train)]
-        for j in range(2, 2 + NUM_NODES):
-            node = MixedNode(self.channels, j, self.reduction, self.affine, name=f"node{j}")
-            states.append(node(states, arch[2 * j - 4], train) + node(states, arch[2 * j - 3], train))
-        return jnp.concatenate(states[2:], axis=-1)
+        if self.is_initializing() or not self.scan:
+            for j in range(2, 2 + NUM_NODES):
+                node = MixedNode(self.channels, j, self.reduction, self.affine, name=f"node{j}")
+                states.append(node(states, arch[2 * j - 4], train) + node(states, arch[2 * j - 3], train))
+            return jnp.concatenate(states[2:], axis=-1)
+        return self._scan_pairs(states, arch, train)
+
+    def _scan_pairs(self, states: list[chex.Array], arch: chex.Array, train: bool) -> chex.Array:
+        edges = [(f"node{j}", i) for j in range(2, 2 + NUM_NODES) for i in range(j)]
+        groups = _groups(range(2 + NUM_NODES), self.reduction)
+        update_stats = train and self.is_mutable_collection("batch_stats")
+        params, stats = _stacked_vars(self.variables, edges, self.reduction)
+        rows = jnp.asarray(_edge_rows(edges, self.reduction))
+        stride = 2 if self.reduction else 1
+        b, h, w, _ = states[0].shape
+        nodes = jnp.zeros((NUM_NODES, b, h // stride, w // stride, self.channels), states[0].dtype)
+        # One stack per stride group; the node states are rows of the last one (filled in by the scan).
+        inputs = [jnp.concatenate([jnp.stack(states), nodes])] if len(groups) == 1 else [jnp.stack(states), nodes]
+        first_node = 2 - groups[-1][0]
+        pairs = jnp.asarray(arch, jnp.int32)
+        node_of_pair = jnp.arange(2 * NUM_NODES, dtype=jnp.int32) // 2
+
+        def body(carry, xs):
+            inputs, stats = carry
+            (op_id, inp), node = xs
+            y, stats = _pair_step(self.channels, self.affine, train, update_stats, groups, self.reduction, params,
+                                  stats, inputs, op_id, inp, rows[node, inp])
+            return ([*inputs[:-1], inputs[-1].at[first_node + node].add(y)], stats), None
+
+        (inputs, stats), _ = jax.lax.scan(body, (inputs, stats), ((pairs[:, 0], pairs[:, 1]), node_of_pair))
+        if update_stats:
+            for node, value in _unstacked_stats(stats, edges, self.reduction).items():
+                self.put_variable("batch_stats", node, value)
+        return jnp.concatenate(list(inputs[-1][first_node:]), axis=-1)
 
 
 class DartsSupernet(nn.Module):
