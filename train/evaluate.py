@@ -20,6 +20,9 @@ Examples::
         --epochs 2 --batch-size 16 --fast-compile --out /tmp/darts_demo
     # continue a killed run from its last checkpoint (same seed => same final weights)
     python train/evaluate.py ... --out runs/eval_v2 --resume
+    # bfloat16 mixed precision on a GPU/TPU (params and optimizer state stay float32)
+    python train/evaluate.py --space darts --genotype DARTS_V2 --dataset cifar10 --data-dir DIR --out runs/v2_bf16 \\
+        --dtype bfloat16
     # an --out holding an earlier run (a dry run too) is refused; --overwrite removes that run's files first
     python train/evaluate.py --space darts --genotype DARTS_V1 --dry-run --out /tmp/v2 --overwrite
 
@@ -52,6 +55,7 @@ from typing import Any, Sequence
 from l2nas_jax.supernet.data import DATASETS
 from l2nas_jax.supernet.evaluate_job import EvaluateJob, evaluation_spaces, protocols_help, train_and_evaluate
 from l2nas_jax.supernet.sharding import initialize_distributed
+from l2nas_jax.supernet.train import DTYPES
 
 DISTRIBUTED_FLAGS = ("distributed", "coordinator", "num_processes", "process_id")
 
@@ -128,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     r.add_argument("--fast-compile", action="store_true",
                    help="CPU: compile ~10x faster, run slower (tests and small demos)")
+    r.add_argument("--dtype", default="float32", metavar="{" + ",".join(DTYPES) + "}",
+                   help="compute dtype (default float32). bfloat16 is mixed precision for GPU/TPU: params and optimizer "
+                        "state stay float32, no loss scaling needed; on CPU bfloat16 is emulated and slower")
     r.add_argument("--distributed", action="store_true", help="multi-host: call jax.distributed.initialize()")
     r.add_argument("--coordinator", default=None, help="HOST:PORT of process 0 (with --distributed)")
     r.add_argument("--num-processes", type=int, default=None)

@@ -12,6 +12,8 @@ Examples::
         --image-size 8 --batch-size 16 --fast-compile --out /tmp/nb201_demo
     # continue a killed run from its last checkpoint (same seed => same final weights)
     python train/supernet.py ... --out runs/darts_c10 --resume
+    # bfloat16 mixed precision on a GPU/TPU (a search of this supernet evaluates its paths in bfloat16 too)
+    python train/supernet.py --space darts --dataset cifar10 --epochs 50 --out runs/darts_bf16 --dtype bfloat16
     # an --out holding an earlier run is refused; --overwrite removes that run's files first
 
 Multi-host (jax.distributed): start the same command on every host with --distributed and, unless
@@ -35,7 +37,7 @@ from l2nas_jax.spaces import space_names
 from l2nas_jax.supernet.data import DATASETS
 from l2nas_jax.supernet.sharding import initialize_distributed
 from l2nas_jax.supernet.supernet_job import SupernetJob, train_supernet
-from l2nas_jax.supernet.train import FitResult
+from l2nas_jax.supernet.train import DTYPES, FitResult
 
 DISTRIBUTED_FLAGS = ("distributed", "coordinator", "num_processes", "process_id")
 
@@ -62,7 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     p.add_argument("--overwrite", action="store_true",
                    help="--out holds an earlier run: remove its files first (default: refuse; other files are kept)")
-    p.add_argument("--data-dir", default=None, help="tensorflow-datasets data dir holding the prepared dataset")
+    p.add_argument("--data-dir", default=None,
+                   help="cifar10/cifar100: the tensorflow-datasets data dir holding the prepared dataset; "
+                        "imagenet16-120: the directory of NB201's ImageNet16 files (train_data_batch_1..10, val_data)")
     p.add_argument("--heldout", type=int, default=5000, help="train images held out for search rewards (tfds)")
     p.add_argument("--synthetic-size", type=int, default=1024, help="examples in the generated dataset")
     p.add_argument("--image-size", type=int, default=32, help="image size of the generated dataset")
@@ -76,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     p.add_argument("--fast-compile", action="store_true",
                    help="CPU: compile ~10x faster, run slower (tests and small demos)")
+    p.add_argument("--dtype", default="float32", metavar="{" + ",".join(DTYPES) + "}",
+                   help="compute dtype (default float32). bfloat16 is mixed precision for GPU/TPU: params and optimizer "
+                        "state stay float32, no loss scaling needed; on CPU bfloat16 is emulated and slower")
     p.add_argument("--distributed", action="store_true", help="multi-host: call jax.distributed.initialize()")
     p.add_argument("--coordinator", default=None, help="HOST:PORT of process 0 (with --distributed)")
     p.add_argument("--num-processes", type=int, default=None)

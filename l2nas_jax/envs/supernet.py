@@ -7,6 +7,8 @@ the metric the search optimizes stays apart from the one it reports.
 
 BatchNorm uses the statistics of each evaluation batch: a single-path supernet's running
 averages mix every path trained, which mis-scales any one path (SPOS-style evaluation).
+Paths are evaluated in the compute dtype the supernet was trained with (``train_config.dtype``
+of its ``supernet.json``: float32, or bfloat16 mixed precision) unless told otherwise.
 """
 
 from __future__ import annotations
@@ -28,15 +30,17 @@ from l2nas_jax.supernet import train as train_lib
 
 
 def path_accuracy(model: Any, variables: Any, arch: chex.Array, images: chex.Array, labels: chex.Array,
-                  batch_size: int) -> chex.Array:
-    """Accuracy in % of path ``arch`` on ``images`` (``[N, H, W, 3]`` normalised; N % batch_size == 0)."""
+                  batch_size: int, dtype: str = "float32") -> chex.Array:
+    """Accuracy in % of path ``arch`` on ``images`` (``[N, H, W, 3]`` normalised; N % batch_size == 0),
+    computed in ``dtype`` (:data:`l2nas_jax.supernet.train.DTYPES`)."""
     n = images.shape[0]
     chex.assert_shape(labels, (n,))
     xs = images.reshape(n // batch_size, batch_size, *images.shape[1:])
     ys = labels.reshape(n // batch_size, batch_size)
 
     def one(xy):
-        out, _ = model.apply(variables, xy[0], arch, train=True, mutable=["batch_stats"])
+        out, _ = train_lib.apply_model(model, variables, xy[0], arch, train=True, mutable=["batch_stats"],
+                                       dtype=dtype)
         return jnp.sum(jnp.argmax(train_lib.split_outputs(out)[0], -1) == xy[1])
 
     return 100.0 * jnp.sum(jax.lax.map(one, (xs, ys))) / n
@@ -62,6 +66,7 @@ class SupernetEnv:
     alpha_shape: tuple[int, int] = struct.field(pytree_node=False, default=(28, 7))
     arch_shape: tuple[int, ...] = struct.field(pytree_node=False, default=(2, 8, 2))
     num_archs: int = struct.field(pytree_node=False, default=2**20)
+    dtype: str = struct.field(pytree_node=False, default="float32")  # compute dtype of the path evaluations
 
     @property
     def max_reward(self) -> jax.Array:
@@ -86,11 +91,11 @@ class SupernetEnv:
         """Held-out accuracy (%) of the path (deterministic: ``key`` is unused)."""
         del key
         return path_accuracy(self.model, self.variables, arch, self.search_images, self.search_labels,
-                             self.batch_size)
+                             self.batch_size, self.dtype)
 
     def report(self, arch: chex.Array) -> chex.Array:
         return path_accuracy(self.model, self.variables, arch, self.report_images, self.report_labels,
-                             self.batch_size)
+                             self.batch_size, self.dtype)
 
     def cost(self, arch: chex.Array) -> tuple[chex.Array, chex.Array]:
         """(params_M, MACs_M) of the derived stand-alone network (analytic)."""
@@ -130,12 +135,14 @@ def make_supernet_env(
     dataset: str = "synthetic",
     search_split: str = "heldout",
     report_split: str = "test",
+    dtype: str = "float32",
 ) -> SupernetEnv:
     """Wrap supernet ``variables`` with normalised (images, labels) for the search and report splits.
 
     Each split is cut to a multiple of ``batch_size`` (at most ``max_images``) so every query
-    costs the same fixed-shape forward pass.
+    costs the same fixed-shape forward pass; ``dtype`` is the compute dtype of that pass.
     """
+    train_lib.check_dtype(dtype)
     codec = get_space(space)
     batch_size = int(min(batch_size, len(search[1]), len(report[1])))
     s_x, s_y = _trim(*search, max_images, batch_size, search_split)
@@ -145,7 +152,7 @@ def make_supernet_env(
         report_images=jnp.asarray(r_x, jnp.float32), report_labels=jnp.asarray(r_y, jnp.int32), space=codec,
         model=model, batch_size=batch_size, cost_kwargs=tuple(sorted((cost_kwargs or {}).items())), dataset=dataset,
         search_split=search_split, report_split=report_split, name=space, alpha_shape=codec.alpha_shape,
-        arch_shape=codec.arch_shape, num_archs=codec.num_archs,
+        arch_shape=codec.arch_shape, num_archs=codec.num_archs, dtype=dtype,
     )
 
 
@@ -170,6 +177,7 @@ def load_supernet_env(
     batch_size: int = 256,
     cost_kwargs: dict[str, Any] | None = None,
     dataset: str | None = None,
+    dtype: str | None = None,
 ) -> SupernetEnv:
     """The environment of a ``train/supernet.py`` run directory (its ``supernet.json`` + last checkpoint).
 
@@ -177,7 +185,9 @@ def load_supernet_env(
     the test set when the dataset has one (CIFAR via tfds), else the second half of the
     held-out images (the generated dataset), so the two metrics never share images.
     ``dataset`` (None or ``""``: the supernet's own) is refused, before any data is loaded, when
-    the supernet was trained on another dataset.
+    the supernet was trained on another dataset. ``dtype`` (None: the supernet's training dtype,
+    float32 for runs recorded before it existed) is the compute dtype of the path evaluations; an
+    unknown one is refused before any data is loaded.
     """
     run_dir = Path(run_dir)
     meta = read_supernet_meta(run_dir)
@@ -185,6 +195,7 @@ def load_supernet_env(
     if dataset and dataset != ds["name"]:
         raise ValueError(f"{run_dir} holds a supernet trained on {ds['name']}, not {dataset}: drop --dataset "
                          f"(the supernet's own is used) or pass --dataset {ds['name']}")
+    dtype = train_lib.check_dtype(config.get("dtype", "float32") if dtype is None else dtype, "dtype")
     spec = get_space(space)
     if ds["name"] == "synthetic":
         dataset = data_lib.synthetic_dataset(seed=meta["seed"], n=ds["train"] + ds["heldout"],
@@ -208,4 +219,5 @@ def load_supernet_env(
         half = len(ho_y) // 2
         search, report, report_split = (ho_x[:half], ho_y[:half]), (ho_x[half:], ho_y[half:]), "heldout-2nd-half"
     return make_supernet_env(space, model, variables, search, report, batch_size=batch_size, max_images=max_images,
-                             cost_kwargs=cost_kwargs, dataset=ds["name"], search_split="heldout", report_split=report_split)
+                             cost_kwargs=cost_kwargs, dataset=ds["name"], search_split="heldout", report_split=report_split,
+                             dtype=dtype)

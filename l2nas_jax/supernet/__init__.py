@@ -1,8 +1,9 @@
 """Supernet and fixed-network training: data, the jitted step, sharding, checkpoints, and the two jobs.
 
-Submodules: :mod:`data` (CIFAR via tfds, generated data, augmentation), :mod:`train`
-(TrainConfig, TrainState, make_train_step, evaluate_accuracy, fit), :mod:`sharding` (mesh +
-data-parallel jit; multi-host notes), :mod:`ckpt` (orbax checkpoints), :mod:`state`
+Submodules: :mod:`data` (CIFAR via tfds, NB201's ImageNet16-120 via :mod:`imagenet16`, generated
+data, augmentation), :mod:`prefetch` (batches placed on the devices one step ahead), :mod:`train`
+(TrainConfig with the compute dtype, TrainState, make_train_step, evaluate_accuracy, fit),
+:mod:`sharding` (mesh + data-parallel jit; multi-host notes), :mod:`ckpt` (orbax checkpoints), :mod:`state`
 (TrainState), :mod:`fixed_net` (the fixed network of a found architecture, built and counted),
 :mod:`genotype` (where that architecture comes from), :mod:`outdir` (an earlier run in ``--out``
 is refused unless resumed or overwritten), and the jobs behind the ``train/``
@@ -19,7 +20,8 @@ from typing import Any
 #: Public names and the submodule that defines each: imported on first use, so that importing one
 #: submodule (e.g. ``fixed_net`` for latency measurements) does not load the trainer and its progress bars.
 _EXPORTS = {
-    "Dataset": "data", "load_dataset": "data", "load_tfds": "data", "synthetic_dataset": "data",
+    "Dataset": "data", "load_dataset": "data", "load_imagenet16": "data", "load_tfds": "data",
+    "synthetic_dataset": "data", "prefetch_to_device": "prefetch",
     "EvaluateJob": "evaluate_job", "EvaluateResult": "evaluate_job", "train_and_evaluate": "evaluate_job",
     "SupernetJob": "supernet_job", "train_supernet": "supernet_job",
     "FitResult": "train", "TrainConfig": "train", "TrainState": "train", "create_train_state": "train",

@@ -1,4 +1,5 @@
-"""Image data for supernet training: CIFAR via tensorflow-datasets, a learnable generated set, batching, augmentation.
+"""Image data for supernet training: CIFAR via tensorflow-datasets, NB201's ImageNet16-120 from its
+pickled batch files, a learnable generated set, batching, augmentation.
 
 Host side (NumPy): a :class:`Dataset` holds ``uint8`` NHWC images and ``int32`` labels, split into a
 weight-training part and a held-out part (the held-out images score architectures during search,
@@ -15,6 +16,7 @@ padding and cutout act on normalised images (padding value 0 = the dataset mean,
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Iterator
 
 import chex
@@ -22,13 +24,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from l2nas_jax.supernet import imagenet16
+
 #: Per-channel mean / std of the CIFAR training sets (0-1 scale), as used by DARTS and NB201.
 CIFAR_STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
     "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
 }
 _NUM_CLASSES = {"cifar10": 10, "cifar100": 100}
-DATASETS = ("cifar10", "cifar100", "synthetic")
+DATASETS = ("cifar10", "cifar100", imagenet16.NAME, "synthetic")
+#: Image size (px) of each real dataset (the generated one's is a parameter).
+IMAGE_SIZES = {"cifar10": 32, "cifar100": 32, imagenet16.NAME: imagenet16.IMAGE_SIZE}
+#: Random-crop padding of each dataset's training augmentation (NB201 pads ImageNet16 by 2, CIFAR by 4).
+CROP_PADDINGS = {"cifar10": 4, "cifar100": 4, imagenet16.NAME: imagenet16.CROP_PADDING, "synthetic": 4}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,8 +131,9 @@ def load_tfds(
 
     Raises:
       ValueError: for a dataset name other than cifar10 / cifar100.
-      RuntimeError: when tensorflow-datasets is not installed or the data is not prepared in
-        ``data_dir`` (nothing is downloaded here; say how to prepare it).
+      RuntimeError: when tensorflow-datasets (or the TensorFlow its ``as_dataset`` reads through) is
+        not installed, or the data is not prepared in ``data_dir`` (nothing is downloaded here; say
+        how to prepare it).
     """
     if name not in _NUM_CLASSES:
         raise ValueError(f"unknown dataset {name!r}; tfds datasets: {', '.join(_NUM_CLASSES)}")
@@ -145,6 +154,11 @@ def load_tfds(
             builder.as_dataset(split=["train", "test"], batch_size=-1, as_supervised=True)
         )
     except Exception as e:  # tfds raises many types (AssertionError, DatasetNotFoundError, ...)
+        if _missing_tensorflow(e):
+            raise RuntimeError(
+                f"loading {name} from prepared tfds files needs TensorFlow (tfds reads them with tf.data), "
+                "which is not installed: pip install tensorflow-cpu"
+            ) from None
         raise RuntimeError(
             f"{name} is not available offline in {where} ({type(e).__name__}: {e}). Prepare it on a "
             f"machine with network access with `tfds build {name} --data_dir DIR` (or "
@@ -158,13 +172,55 @@ def load_tfds(
                    np.asarray(test[0], np.uint8), np.asarray(test[1], np.int32))
 
 
-def load_dataset(name: str, *, data_dir: str | None = None, seed: int = 0, **synthetic_kw) -> Dataset:
-    """``cifar10`` / ``cifar100`` (tfds) or ``synthetic`` (generated, ``synthetic_kw`` passed on)."""
+def _missing_tensorflow(error: Exception) -> bool:
+    """Whether ``error`` is tfds failing to import TensorFlow (tfds re-raises it reworded, losing ``name``)."""
+    return isinstance(error, ImportError) and (
+        error.name == "tensorflow" or "No module named 'tensorflow'" in str(error))
+
+
+def load_imagenet16(
+    data_dir: str | os.PathLike | None,
+    *,
+    heldout: int | float = 5000,
+    seed: int = 0,
+    num_classes: int = imagenet16.NUM_CLASSES,
+) -> Dataset:
+    """NB201's ImageNet16-120 from ``data_dir`` (its pickled batch files), ``heldout`` train images held out.
+
+    Train = ``train_data_batch_1..10``, test = ``val_data``, both restricted to classes 1..120
+    (labels 0..119), normalised with NB201's ImageNet16 mean / std. See :mod:`imagenet16` for the format.
+
+    Raises:
+      ValueError: no ``data_dir``, or a file that is not an ImageNet16 batch (named, one line).
+      RuntimeError: the directory or some of its eleven files are missing (named, one line).
+    """
+    root = imagenet16.check_files(data_dir)
+    x, y = imagenet16.read_split(root, imagenet16.TRAIN_FILES, num_classes)
+    test_x, test_y = imagenet16.read_split(root, (imagenet16.VAL_FILE,), num_classes)
+    tr_x, tr_y, ho_x, ho_y = split_heldout(x, y, heldout, seed)
+    mean, std = imagenet16.STATS
+    name = imagenet16.NAME if num_classes == imagenet16.NUM_CLASSES else f"imagenet16-{num_classes}"
+    return Dataset(name, num_classes, tr_x, tr_y, ho_x, ho_y, mean, std, test_x, test_y)
+
+
+def load_dataset(
+    name: str,
+    *,
+    data_dir: str | None = None,
+    seed: int = 0,
+    heldout: int | float | None = None,
+    **synthetic_kw,
+) -> Dataset:
+    """``cifar10`` / ``cifar100`` (tfds), ``imagenet16-120`` (NB201's files in ``data_dir``) or
+    ``synthetic`` (generated, ``synthetic_kw`` passed on); ``heldout`` None = the loader's default."""
+    held = {} if heldout is None else {"heldout": heldout}
     if name == "synthetic":
-        return synthetic_dataset(seed=seed, **synthetic_kw)
+        return synthetic_dataset(seed=seed, **held, **synthetic_kw)
+    if name == imagenet16.NAME:
+        return load_imagenet16(data_dir, seed=seed, **held)
     if name not in _NUM_CLASSES:
         raise ValueError(f"unknown dataset {name!r}; valid: {', '.join(DATASETS)}")
-    return load_tfds(name, data_dir, seed=seed)
+    return load_tfds(name, data_dir, seed=seed, **held)
 
 
 def steps_per_epoch(num_examples: int, batch_size: int) -> int:

@@ -116,6 +116,7 @@ class EvaluateJob:
     overwrite: bool = False  # replace an earlier run's files in out (refused otherwise, unless resume)
     progress: bool = True  # progress bars
     fast_compile: bool = False  # CPU: compile ~10x faster, run slower
+    dtype: str = "float32"  # compute dtype: float32 | bfloat16 (GPU/TPU; params and optimizer state stay float32)
     command: str | None = None  # the command line, recorded in evaluate.json
 
     def __post_init__(self) -> None:
@@ -136,6 +137,7 @@ class EvaluateJob:
                 raise ValueError(f"--{_flag(name)} must be positive, got {v}")
         if self.heldout is not None and self.heldout < 0:
             raise ValueError(f"--heldout must be >= 0, got {self.heldout}")
+        train.check_dtype(self.dtype, "--dtype")
 
 
 def _flag(name: str) -> str:
@@ -171,29 +173,40 @@ def train_config(job: EvaluateJob, protocol: TrainProtocol) -> train.TrainConfig
         lr=p.lr, lr_min=p.lr_min, momentum=p.momentum, nesterov=bool(p.nesterov), weight_decay=p.weight_decay,
         epochs=p.epochs, batch_size=p.batch_size, grad_clip=p.grad_clip, cutout=p.cutout, aux_weight=p.aux_weight,
         label_smoothing=p.label_smoothing, seed=job.seed, checkpoint_every=job.checkpoint_every,
-        keep_checkpoints=job.keep_checkpoints,
+        keep_checkpoints=job.keep_checkpoints, dtype=job.dtype, crop_padding=data.CROP_PADDINGS[job.dataset],
     )
 
 
 def load_data(job: EvaluateJob) -> data.Dataset:
-    """The job's dataset: the generated one (10 classes) or CIFAR from tfds, all training images by default."""
+    """The job's dataset: the generated one (10 classes), CIFAR (tfds) or ImageNet16-120, all training images by default."""
     if job.dataset == "synthetic":
         heldout = _SYNTHETIC_HELDOUT if job.heldout is None else job.heldout
         return data.synthetic_dataset(seed=job.seed, n=job.synthetic_size, image_size=job.image_size,
                                       num_classes=10, heldout=heldout)
-    return data.load_tfds(job.dataset, job.data_dir, heldout=0 if job.heldout is None else job.heldout,
-                          seed=job.seed)
+    return data.load_dataset(job.dataset, data_dir=job.data_dir, heldout=0 if job.heldout is None else job.heldout,
+                             seed=job.seed)
 
 
 def check_run_file(out: Path, run_info: Mapping[str, Any], resume: bool) -> None:
-    """A resume must continue the same architecture, network, protocol and data (ValueError otherwise)."""
+    """A resume must continue the same architecture, network, protocol and data (ValueError otherwise).
+
+    The compute dtype may change (the checkpointed state is float32 either way; as in ``train.fit``).
+    """
     path = out / RUN_FILE
     if resume and path.exists():
-        old = json.loads(path.read_text())
+        old, new = _without_dtype(json.loads(path.read_text())), _without_dtype(json.loads(json.dumps(run_info)))
         for key in ("space", "arch", "net", "train_config", "dataset"):
-            if old.get(key) != json.loads(json.dumps(run_info.get(key))):
+            if old.get(key) != new.get(key):
                 raise ValueError(f"cannot resume: {path} has a different {key} "
                                  f"({json.dumps(old.get(key))[:200]} vs {json.dumps(run_info.get(key))[:200]})")
+
+
+def _without_dtype(run_info: Mapping[str, Any]) -> dict[str, Any]:
+    """``run_info`` without ``train_config.dtype`` (which a resume may change; absent from older run.json files)."""
+    config = run_info.get("train_config")
+    if not isinstance(config, Mapping):
+        return dict(run_info)
+    return {**run_info, "train_config": {k: v for k, v in config.items() if k != "dtype"}}
 
 
 def _protocol_record(protocol: TrainProtocol, overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -204,7 +217,7 @@ def _dry_run(job: EvaluateJob, arch: Any, arch_string: str, source: Mapping[str,
              overrides: Mapping[str, Any], options: NetOptions, replaced: list[Path]) -> EvaluateResult:
     """Resolve and count only: no data, no training."""
     num_classes = 100 if job.dataset == "cifar100" else 10
-    image_size = job.image_size if job.dataset == "synthetic" else 32
+    image_size = job.image_size if job.dataset == "synthetic" else data.IMAGE_SIZES[job.dataset]
     model, net_cfg = build_fixed_network(job.space, arch, num_classes=num_classes, options=options)
     summary = {"space": job.space, "arch": arch_string, "arch_source": dict(source), "net": net_cfg,
                "image_size": image_size, "cost": costs(job.space, arch, model, net_cfg, image_size),
@@ -281,7 +294,8 @@ def train_and_evaluate(job: EvaluateJob, *, log: Callable[[str], None] | None = 
     def accuracies(state: train.TrainState) -> dict[str, float]:
         variables = train.state_variables(state)
         return {f"{name}_acc_pct": 100.0 * float(train.evaluate_accuracy(
-                    model, variables, None, x, y, batch_size=job.eval_batch_size, fast_compile=job.fast_compile))
+                    model, variables, None, x, y, batch_size=job.eval_batch_size, fast_compile=job.fast_compile,
+                    dtype=job.dtype))
                 for name, (x, y) in splits.items()}
 
     def eval_fn(state: train.TrainState) -> dict[str, float]:

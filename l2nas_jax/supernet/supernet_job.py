@@ -6,7 +6,8 @@ that path; the path is an input of one compiled, data-parallel step
 :func:`train_supernet` runs it and writes, under ``out``: metrics.jsonl (one record per epoch:
 loss, accuracy, lr, images/s, held-out accuracy of a few fixed random archs), checkpoints/
 (orbax, last few kept) and supernet.json (space, net config, dataset, train config, seed, final
-metrics, provenance), which ``l2nas search --supernet`` reads; an ``out`` holding an earlier run
+metrics, provenance), which ``l2nas search --supernet`` reads (its ``train_config.dtype`` is the
+compute dtype of the search's path evaluations too); an ``out`` holding an earlier run
 is refused unless ``resume`` continues it or ``overwrite`` replaces it (:mod:`.outdir`). The
 default cutout is half the image (DARTS' 16 px on 32 px CIFAR), off below 16 px images
 (:func:`~l2nas_jax.supernet.data.default_cutout`). Usable from a notebook::
@@ -67,6 +68,7 @@ class SupernetJob:
     max_steps: int | None = None  # stop after this global step without finishing
     progress: bool = True  # progress bars
     fast_compile: bool = False  # CPU: compile ~10x faster, run slower
+    dtype: str = "float32"  # compute dtype: float32 | bfloat16 (GPU/TPU; params and optimizer state stay float32)
     overwrite: bool = False  # replace an earlier run's files in out (refused otherwise, unless resume)
     command: str | None = None  # the command line, recorded in supernet.json
 
@@ -86,10 +88,11 @@ class SupernetJob:
                 raise ValueError(f"--{name.replace('_', '-')} must be positive, got {v}")
         if self.cutout is not None and self.cutout < 0:
             raise ValueError(f"--cutout must be >= 0 (0 = off), got {self.cutout}")
+        train.check_dtype(self.dtype, "--dtype")
 
     def data_image_size(self) -> int:
-        """The size of the job's images: ``image_size`` for the generated set, 32 px for CIFAR."""
-        return self.image_size if self.dataset == "synthetic" else 32
+        """The size of the job's images: ``image_size`` for the generated set, the dataset's otherwise."""
+        return self.image_size if self.dataset == "synthetic" else data.IMAGE_SIZES[self.dataset]
 
     def resolved_cutout(self) -> int:
         """The cutout size trained with: ``cutout``, or by default half the image (0 below 16 px images)."""
@@ -101,15 +104,16 @@ class SupernetJob:
             lr=self.lr, lr_min=self.lr_min, momentum=self.momentum, weight_decay=self.weight_decay,
             epochs=self.epochs, batch_size=self.batch_size, grad_clip=self.grad_clip, cutout=self.resolved_cutout(),
             seed=self.seed, checkpoint_every=self.checkpoint_every, keep_checkpoints=self.keep_checkpoints,
+            dtype=self.dtype, crop_padding=data.CROP_PADDINGS[self.dataset],
         )
 
 
 def load_data(job: SupernetJob) -> data.Dataset:
-    """The job's dataset: generated, or CIFAR from tfds with ``heldout`` train images kept for search rewards."""
+    """The job's dataset: generated, or CIFAR (tfds) / ImageNet16-120 with ``heldout`` train images kept for search rewards."""
     if job.dataset == "synthetic":
         return data.synthetic_dataset(seed=job.seed, n=job.synthetic_size, image_size=job.image_size,
                                       num_classes=job.synthetic_classes)
-    return data.load_tfds(job.dataset, job.data_dir, heldout=job.heldout, seed=job.seed)
+    return data.load_dataset(job.dataset, data_dir=job.data_dir, heldout=job.heldout, seed=job.seed)
 
 
 def heldout_eval_fn(job: SupernetJob, space: Space, model: Any,
@@ -124,7 +128,7 @@ def heldout_eval_fn(job: SupernetJob, space: Space, model: Any,
 
     def eval_fn(state: train.TrainState) -> dict[str, float]:
         accs = [float(train.evaluate_accuracy(model, train.state_variables(state), a, images, labels,
-                                              fast_compile=job.fast_compile))
+                                              fast_compile=job.fast_compile, dtype=job.dtype))
                 for a in archs]
         return {"heldout_acc_mean": float(np.mean(accs)), "heldout_acc_max": float(np.max(accs))}
 

@@ -11,6 +11,13 @@ The step is ``step(state, batch, key) -> (state, metrics)``: ``key`` is the run'
 randomness of step ``t`` is ``fold_in(key, t)`` (arch, augmentation, dropout), so a run is a pure
 function of (seed, data order) and resuming from a checkpoint reproduces it bit for bit.
 :func:`fit` is the host loop: progress bar, per-epoch JSONL metrics, periodic orbax checkpoints.
+
+Mixed precision (``TrainConfig.dtype="bfloat16"``): parameters, optimizer state and BatchNorm
+running statistics stay float32; each step computes with a bfloat16 copy of the parameters and
+images (:func:`apply_model` with ``dtype``), and logits return to float32 before the loss.
+bfloat16 has float32's exponent range, so gradients neither underflow nor overflow where float32's
+would not: no loss scaling (that is what float16 would need). ``"float32"`` (the default, and
+the right choice on CPU, where bfloat16 is emulated and slower) adds no cast at all.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from tqdm.auto import tqdm
 
 from l2nas_jax.core.threefry import unroll_on_cpu
 from l2nas_jax.supernet import data as data_lib
+from l2nas_jax.supernet import prefetch as prefetch_lib
 from l2nas_jax.supernet import sharding as shard_lib
 from l2nas_jax.supernet.state import TrainState
 
@@ -43,6 +51,15 @@ METRICS_FILE = "metrics.jsonl"
 #: programs) at the price of slower generated code: always used for the one-off parameter init,
 #: and for the train/eval steps with ``fast_compile=True`` (tests, CPU demos).
 FAST_COMPILE_OPTIONS: dict[str, Any] = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
+#: Compute dtypes (``TrainConfig.dtype``, ``--dtype``); parameters and optimizer state are float32 in both.
+DTYPES = ("float32", "bfloat16")
+
+
+def check_dtype(dtype: Any, what: str = "dtype") -> str:
+    """``dtype`` if it names a supported compute dtype; a ValueError naming ``what`` otherwise."""
+    if not isinstance(dtype, str) or dtype not in DTYPES:
+        raise ValueError(f"{what} {dtype!r} is not supported; valid: {', '.join(DTYPES)}")
+    return dtype
 
 
 def compiler_options(fast_compile: bool) -> dict[str, Any] | None:
@@ -71,8 +88,10 @@ class TrainConfig:
     checkpoint_every: int = 1  # epochs between checkpoints (0 = only the final one)
     keep_checkpoints: int = 3  # orbax keeps the last k
     log_every: int = 20  # steps between progress-bar loss updates (each one syncs the host)
+    dtype: str = "float32"  # compute dtype (DTYPES); params, optimizer state, BN statistics stay float32
 
     def __post_init__(self) -> None:
+        check_dtype(self.dtype, "TrainConfig.dtype")
         for f in dataclasses.fields(self):  # NaN passes every comparison below; inf is no learning rate either
             v = getattr(self, f.name)
             if isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isfinite(v):
@@ -113,13 +132,18 @@ def lr_at(config: TrainConfig, total_steps: int, step: int) -> float:
     return float(config.lr_min + (config.lr - config.lr_min) * 0.5 * (1 + np.cos(np.pi * t)))
 
 
-@functools.lru_cache(maxsize=64)
 def make_optimizer(config: TrainConfig, total_steps: int) -> optax.GradientTransformation:
     """Clip -> add weight decay -> SGD momentum with the cosine schedule (PyTorch SGD semantics).
 
     Memoised: the optimizer is a static part of the TrainState's tree structure, so equal configs
-    must give the *same* object for a compiled step to be reused across runs.
+    must give the *same* object for a compiled step to be reused across runs. The compute dtype
+    is no part of the key: a state trained in one dtype feeds the other dtype's step as it is.
     """
+    return _make_optimizer(dataclasses.replace(config, dtype="float32"), total_steps)
+
+
+@functools.lru_cache(maxsize=64)
+def _make_optimizer(config: TrainConfig, total_steps: int) -> optax.GradientTransformation:
     parts = []
     if config.grad_clip > 0:
         parts.append(optax.clip_by_global_norm(config.grad_clip))
@@ -131,11 +155,54 @@ def make_optimizer(config: TrainConfig, total_steps: int) -> optax.GradientTrans
 
 
 def apply_model(model: nn.Module, variables: Mapping[str, Any], x: jax.Array, arch: jax.Array | None,
-                **kw: Any) -> Any:
-    """Call a supernet (``arch`` given) or a fixed network (``arch is None``) per the nets contract."""
+                *, dtype: str = "float32", **kw: Any) -> Any:
+    """Call a supernet (``arch`` given) or a fixed network (``arch is None``) per the nets contract.
+
+    ``dtype="bfloat16"`` computes in bfloat16 (:func:`apply_mixed`); float32 adds no cast at all.
+    """
+    if dtype != "float32":
+        return apply_mixed(model, variables, x, arch, check_dtype(dtype), **kw)
     if arch is None:
         return model.apply(variables, x, **kw)
     return model.apply(variables, x, arch, **kw)
+
+
+def cast_floating(tree: Any, dtype: Any) -> Any:
+    """``tree`` with its floating-point arrays cast to ``dtype`` (integers, keys and non-arrays untouched)."""
+    def cast(a: Any) -> Any:
+        return a.astype(dtype) if hasattr(a, "dtype") and jnp.issubdtype(a.dtype, jnp.floating) else a
+
+    return jax.tree.map(cast, tree)
+
+
+def _outputs_in(dtype: Any) -> Callable:
+    """A flax method interceptor casting every module's floating outputs to ``dtype``.
+
+    Why: a layer that mixes in a float32 constant (e.g. an average pool's divisor) would promote
+    its output to float32, and single-path ``lax.switch`` branches must agree on dtypes; casting
+    module outputs is the output policy of Haiku's / jmp's mixed precision.
+    """
+    def interceptor(next_fun: Callable, args: Any, kwargs: Any, context: Any) -> Any:
+        out = next_fun(*args, **kwargs)
+        return cast_floating(out, dtype) if context.method_name == "__call__" else out
+
+    return interceptor
+
+
+def apply_mixed(model: nn.Module, variables: Mapping[str, Any], x: jax.Array, arch: jax.Array | None,
+                dtype: str, **kw: Any) -> Any:
+    """:func:`apply_model` computing in ``dtype``: float32 in, float32 out, ``dtype`` in between.
+
+    The params and ``x`` are cast to ``dtype`` (gradients flow back through the cast to the float32
+    params); other collections (BatchNorm running statistics) are passed as they are: flax
+    BatchNorm computes batch statistics in float32 and keeps its averages float32. The outputs,
+    mutated collections included, are cast back to float32, so the TrainState never changes dtype.
+    """
+    cdt = jnp.dtype(dtype)
+    compute = {**variables, "params": cast_floating(variables["params"], cdt)}
+    with nn.intercept_methods(_outputs_in(cdt)):
+        out = apply_model(model, compute, cast_floating(x, cdt), arch, **kw)
+    return cast_floating(out, jnp.float32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,7 +276,11 @@ def _global_norm(tree: Any) -> jax.Array:
 
 
 def make_train_step_fn(model: nn.Module, config: TrainConfig, arch_fn: ArchFn | None = None) -> Callable:
-    """The pure, un-jitted step ``(state, batch, key) -> (state, metrics)`` (see module docstring)."""
+    """The pure, un-jitted step ``(state, batch, key) -> (state, metrics)`` (see module docstring).
+
+    Computes in ``config.dtype``; the state (params, optimizer state, BN statistics) and the
+    metrics are float32 whatever it is (mixed precision: see the module docstring).
+    """
 
     def step(state: TrainState, batch: Mapping[str, jax.Array], key: jax.Array):
         images, labels = batch["image"], batch["label"]
@@ -222,7 +293,7 @@ def make_train_step_fn(model: nn.Module, config: TrainConfig, arch_fn: ArchFn | 
 
         def loss_fn(params):
             out, updates = apply_model(model, _variables(params, state.batch_stats), x, arch, train=True,
-                                       mutable=["batch_stats"], rngs={"dropout": k_drop})
+                                       mutable=["batch_stats"], rngs={"dropout": k_drop}, dtype=config.dtype)
             logits, aux = split_outputs(out)
             n = logits.shape[-1]
             loss = cross_entropy(logits, labels, n, config.label_smoothing)
@@ -272,12 +343,15 @@ def _cached_step(model: nn.Module, config: TrainConfig, arch_fn: ArchFn | None, 
 # ----------------------------------------------------------------------------------------- evaluation
 
 
-def make_eval_fn(model: nn.Module, batch_size: int = 256, *, fast_compile: bool = False) -> Callable:
+def make_eval_fn(model: nn.Module, batch_size: int = 256, *, fast_compile: bool = False,
+                 dtype: str = "float32") -> Callable:
     """Jitted ``(variables, arch, images, labels) -> accuracy`` (float32 scalar), eval-mode BN.
 
     Images are normalised float32; they are processed in ``batch_size`` chunks (``lax.map``), the
     last chunk padded and masked, so any number of images works. ``arch=None`` for fixed networks.
+    ``dtype``: the compute dtype (:data:`DTYPES`; the variables stay as given).
     """
+    check_dtype(dtype)
 
     @functools.partial(jax.jit, compiler_options=compiler_options(fast_compile))
     def evaluate(variables, arch, images, labels):
@@ -290,7 +364,7 @@ def make_eval_fn(model: nn.Module, batch_size: int = 256, *, fast_compile: bool 
         ys = jnp.pad(labels, (0, pad), constant_values=-1).reshape(nb, bs)
 
         def one(xy):
-            logits, _ = split_outputs(apply_model(model, variables, xy[0], arch, train=False))
+            logits, _ = split_outputs(apply_model(model, variables, xy[0], arch, train=False, dtype=dtype))
             return jnp.sum(jnp.argmax(logits, -1) == xy[1])
 
         return jnp.sum(jax.lax.map(one, (xs, ys))) / n
@@ -303,9 +377,10 @@ _cached_eval_fn = functools.lru_cache(maxsize=32)(make_eval_fn)
 
 def evaluate_accuracy(model: nn.Module, variables: Mapping[str, Any], arch: jax.Array | None,
                       images: jax.Array, labels: jax.Array, *, batch_size: int = 256,
-                      fast_compile: bool = False) -> jax.Array:
-    """Top-1 accuracy in [0, 1] of ``arch`` (None: fixed network) on normalised images; compiled once per model."""
-    return _cached_eval_fn(model, batch_size, fast_compile=fast_compile)(variables, arch, images, labels)
+                      fast_compile: bool = False, dtype: str = "float32") -> jax.Array:
+    """Top-1 accuracy in [0, 1] of ``arch`` (None: fixed network) on normalised images, computed in ``dtype``;
+    compiled once per (model, batch size, dtype)."""
+    return _cached_eval_fn(model, batch_size, fast_compile=fast_compile, dtype=dtype)(variables, arch, images, labels)
 
 
 def state_variables(state: TrainState) -> dict[str, Any]:
@@ -370,6 +445,7 @@ def fit(
     out = None if out_dir is None else Path(out_dir)
     manager = None if out is None else ckpt_lib.Checkpointer(out / "checkpoints", config.keep_checkpoints)
     start = 0
+    batches = None
     try:
         if manager is not None and resume and manager.latest_step() is not None:
             state, key, meta = manager.restore(state, key)
@@ -379,8 +455,10 @@ def fit(
                 _truncate_metrics(out / METRICS_FILE, start)
         step_fn = make_train_step(model, config, arch_fn, mesh, fast_compile=fast_compile)
         history: list[dict[str, Any]] = []
-        batches = data_lib.batch_iterator(dataset, config.batch_size, config.seed, start_step=start,
-                                          process_index=jax.process_index(), process_count=jax.process_count())
+        # host batches placed on the devices one step ahead (double-buffered; see supernet/prefetch.py)
+        batches = prefetch_lib.prefetch_to_device(
+            data_lib.batch_iterator(dataset, config.batch_size, config.seed, start_step=start,
+                                    process_index=jax.process_index(), process_count=jax.process_count()), mesh)
         step = start
         end = total if stop_after_steps is None else min(total, stop_after_steps)
         while step < end:
@@ -391,7 +469,7 @@ def fit(
             epoch_metrics, t0 = [], time.perf_counter()
             while step < stop:
                 _, batch = next(batches)
-                state, m = step_fn(state, shard_lib.shard_batch(batch, mesh), key)
+                state, m = step_fn(state, batch, key)
                 epoch_metrics.append(m)
                 step += 1
                 bar.update(1)
@@ -427,12 +505,18 @@ def fit(
             manager.wait()
         return FitResult(state=state, history=history, finished=step >= total, start_step=start)
     finally:
+        if batches is not None:
+            batches.close()
         if manager is not None:
             manager.close()
 
 
 def _check_resume(meta: Mapping[str, Any], config: TrainConfig, spe: int) -> None:
-    """Refuse to resume a run whose data order or schedule would differ."""
+    """Refuse to resume a run whose data order or schedule would differ.
+
+    A different ``dtype`` may resume (e.g. a bfloat16 run continued on a CPU in float32): the
+    state is float32 either way; the resumed part then follows the new dtype's arithmetic.
+    """
     old = meta.get("config", {})
     for name in ("seed", "batch_size", "epochs", "lr", "lr_min"):
         if name in old and old[name] != getattr(config, name):

@@ -122,7 +122,7 @@ def test_a_registered_space_goes_through_the_generic_code(toy_spaces, tmp_path):
     ({"eval_every": -1}, "--eval-every must be >= 0, got -1"),
     ({"eval_batch_size": 0}, "--eval-batch-size must be positive, got 0"),
     ({"heldout": -3}, "--heldout must be >= 0, got -3"),
-    ({"dataset": "mnist"}, "--dataset 'mnist' is unknown; valid: cifar10, cifar100, synthetic"),
+    ({"dataset": "mnist"}, "--dataset 'mnist' is unknown; valid: cifar10, cifar100, imagenet16-120, synthetic"),
     ({"space": "nope"}, "--space 'nope' cannot be trained from scratch; valid: nb201, darts, ofa"),
 ])
 def test_evaluate_job_rejects_bad_values_in_one_line(kwargs, message):
@@ -137,7 +137,7 @@ def test_evaluate_job_rejects_bad_values_in_one_line(kwargs, message):
     ({"checkpoint_every": -1}, "--checkpoint-every must be >= 0, got -1"),
     ({"eval_archs": -2}, "--eval-archs must be >= 0, got -2"),
     ({"layers": 0}, "--layers must be positive, got 0"),
-    ({"dataset": "imagenet"}, "--dataset 'imagenet' is unknown; valid: cifar10, cifar100, synthetic"),
+    ({"dataset": "imagenet"}, "--dataset 'imagenet' is unknown; valid: cifar10, cifar100, imagenet16-120, synthetic"),
     ({"space": "nope"}, "unknown search space 'nope'; valid: nb201, darts, ofa, table"),
 ])
 def test_supernet_job_rejects_bad_values_in_one_line(kwargs, message):

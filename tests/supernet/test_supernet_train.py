@@ -44,16 +44,6 @@ def cli():
 
 
 @pytest.fixture(scope="module")
-def space():
-    return get_space("nb201")
-
-
-@pytest.fixture(scope="module")
-def model(space):
-    return space.supernet(channels=4, layers=1, num_classes=4)  # what the CLI builds from ARGS
-
-
-@pytest.fixture(scope="module")
 def dataset():
     return data.synthetic_dataset(seed=3, n=256, image_size=8, num_classes=4)
 
