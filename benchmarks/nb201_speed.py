@@ -27,6 +27,7 @@ import functools  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any, Callable  # noqa: E402
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -77,24 +78,40 @@ def update_flops(cfg: L2NASConfig, alpha_shape: tuple[int, int]) -> float:
     return float(cost["flops"])
 
 
+def make_run(env, cfg: L2NASConfig, queries: int) -> Callable:
+    """The jitted search of ``queries`` queries, vmapped over a leading seed axis of keys."""
+    searcher = make_l2nas(env, cfg, queries)
+    return jax.jit(jax.vmap(functools.partial(run_searcher, searcher, queries=queries)))
+
+
+def time_seeds(run: Callable, seed: int, n: int, repeats: int) -> tuple[float, float, Any]:
+    """Compile time and median run time (s) of ``n`` vmapped seeds of ``run``, and the runs' steps."""
+    keys = shard_seeds(seed_keys(seed, n))
+    t = time.perf_counter()
+    compiled = run.lower(keys).compile()
+    compile_s = time.perf_counter() - t
+    run_s = timed(compiled, keys, repeats=repeats)
+    _, steps = compiled(keys)
+    return compile_s, run_s, steps
+
+
+def seeds_record(n: int, queries: int, compile_s: float, run_s: float) -> dict[str, Any]:
+    """The recorded figures of one :func:`time_seeds` timing."""
+    return {"seeds": n, "compile_s": round(compile_s, 3), "run_s": round(run_s, 3), "per_seed_s": round(run_s / n, 3),
+            "queries_per_s": round(n * queries / run_s, 1)}
+
+
 def bench_config(name: str, env, cfg: L2NASConfig, a: argparse.Namespace, mm1: float, mmb: float) -> dict:
     """Single-seed and sweep timings of one config, with the updates' GFLOP/s ratios to the matmul reference."""
-    searcher = make_l2nas(env, cfg, a.queries)
-    run = jax.jit(jax.vmap(functools.partial(run_searcher, searcher, queries=a.queries)))
+    run = make_run(env, cfg, a.queries)
     flops_per_update = update_flops(cfg, env.alpha_shape)
     res: dict = {"config": dataclasses.asdict(cfg), "flops_per_update": flops_per_update}
     for label, n in (("single", 1), ("sweep", a.seeds)):
-        keys = shard_seeds(seed_keys(a.seed, n))
-        t = time.perf_counter()
-        compiled = run.lower(keys).compile()
-        compile_s = time.perf_counter() - t
-        run_s = timed(compiled, keys, repeats=a.repeats)
-        _, steps = compiled(keys)
+        compile_s, run_s, steps = time_seeds(run, a.seed, n, a.repeats)
         updates = int(np.asarray(steps.metrics["updates"]).sum())
         gflops = updates * flops_per_update / run_s / 1e9
-        res[label] = {"seeds": n, "compile_s": round(compile_s, 3), "run_s": round(run_s, 3),
-                      "per_seed_s": round(run_s / n, 3), "queries_per_s": round(n * a.queries / run_s, 1),
-                      "updates": updates, "update_gflops": round(gflops, 2)}
+        res[label] = {**seeds_record(n, a.queries, compile_s, run_s), "updates": updates,
+                      "update_gflops": round(gflops, 2)}
         print(f"{name:>8} {label:>6}: {n:>2} seed(s) x {a.queries} "
               f"queries  compile {compile_s:6.2f} s  run {run_s:6.2f} s  ({run_s / n:.2f} s/seed, "
               f"{n * a.queries / run_s:,.0f} queries/s, {updates:,} updates, {gflops:.1f} GFLOP/s in updates)")

@@ -14,7 +14,9 @@ For each space (NB201 ``TinyNetwork`` C=16 N=5 at 32x32; DARTS search skeleton C
 
 Per variant: compile time (``lower(...).compile()``, alone) and steady-state images/s (median
 and best of ``--repeats`` timings of ``--steps`` steps after ``--warmup`` steps), plus the
-ratios supernet / fixed measured in the same run. The fixed architecture is drawn with
+ratios supernet / fixed measured in the same run.  The batch is split over all devices, as in
+``train/supernet.py``: on a CPU that is one device using every core (the CPU is not split into
+one device per core here, unlike the table-search benchmarks). The fixed architecture is drawn with
 ``--seed`` and recorded. The machine's load average is recorded before and after: on a shared
 machine the absolute numbers are noisy, the ratios less so.
 
@@ -29,10 +31,6 @@ Writes benchmarks/results/supernet_speed_<tag>.json and .md (tag default: the JA
 
 from __future__ import annotations
 
-from l2nas_jax.core.cpu import use_all_cpu_cores
-
-use_all_cpu_cores()
-
 import argparse  # noqa: E402
 import os  # noqa: E402
 import statistics  # noqa: E402
@@ -44,6 +42,7 @@ from typing import Any, Callable  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
+from jax.sharding import Mesh  # noqa: E402
 
 from l2nas_jax.core.provenance import provenance  # noqa: E402
 from l2nas_jax.report import records  # noqa: E402
@@ -70,9 +69,14 @@ def fixed_network(space: str, arch: Any, channels: int, layers: int, num_classes
 
 
 def measure(model: Any, arch_fn: Callable | None, config: train.TrainConfig, image_size: int, *, steps: int,
-            warmup: int, repeats: int, fast_compile: bool, seed: int) -> dict[str, Any]:
-    """Compile time and steady-state images/s of one train step on a fixed synthetic batch."""
-    mesh = sharding.make_mesh()
+            warmup: int, repeats: int, fast_compile: bool, seed: int, mesh: Mesh | None = None,
+            memory: bool = False) -> dict[str, Any]:
+    """Compile time and steady-state images/s of one train step on a fixed synthetic batch.
+
+    ``mesh``: the devices the batch is split over (default: all); ``memory`` adds the compiled step's
+    own memory (``program_bytes``, from XLA's memory analysis).
+    """
+    mesh = sharding.make_mesh() if mesh is None else mesh
     b = config.batch_size
     k_init, k_data, k_run = jax.random.split(jax.random.key(seed), 3)
     t = time.perf_counter()
@@ -89,6 +93,7 @@ def measure(model: Any, arch_fn: Callable | None, config: train.TrainConfig, ima
     t = time.perf_counter()
     compiled = step.lower(state, batch, key).compile()
     compile_s = time.perf_counter() - t
+    program = program_bytes(compiled) if memory else {}
     for _ in range(warmup):
         state, m = compiled(state, batch, key)
     jax.block_until_ready(state)
@@ -109,12 +114,24 @@ def measure(model: Any, arch_fn: Callable | None, config: train.TrainConfig, ima
         "images_per_s_median": round(b / statistics.median(per_step), 2),
         "images_per_s_best": round(b / min(per_step), 2),
         "final_loss": float(m["loss"]),
+        **program,
     }
 
 
-def bench_config(batch_size: int, image_size: int, seed: int) -> train.TrainConfig:
-    """The DARTS recipe (SGD momentum, clip 5, crop+flip, cutout 16 scaled to the image size)."""
-    return train.TrainConfig(epochs=1, batch_size=batch_size, seed=seed, cutout=max(1, 16 * image_size // 32))
+def program_bytes(compiled: Any) -> dict[str, Any]:
+    """Argument, output and temporary bytes of a compiled program (XLA's memory analysis; None if unknown)."""
+    try:
+        stats = compiled.memory_analysis()
+        sizes = {k: int(getattr(stats, f"{k}_size_in_bytes")) for k in ("argument", "output", "temp")}
+    except Exception:  # noqa: BLE001 -- not every backend / JAX version reports it
+        return {"program_bytes": None}
+    return {"program_bytes": sizes}
+
+
+def bench_config(batch_size: int, image_size: int, seed: int, dtype: str = "float32") -> train.TrainConfig:
+    """The DARTS recipe (SGD momentum, clip 5, crop+flip, cutout 16 scaled to the image size); compute ``dtype``."""
+    extra = {} if dtype == "float32" else {"dtype": dtype}  # TrainConfig's default is float32
+    return train.TrainConfig(epochs=1, batch_size=batch_size, seed=seed, cutout=max(1, 16 * image_size // 32), **extra)
 
 
 def space_settings(space_name: str, args: argparse.Namespace) -> dict[str, int]:
@@ -135,7 +152,7 @@ def bench_space(space_name: str, args: argparse.Namespace) -> dict[str, Any]:
     size = space_settings(space_name, args)
     channels, layers, image_size, batch_size = size["channels"], size["layers"], size["image_size"], size["batch_size"]
     arch = np.asarray(space.random_arch(jax.random.key(args.seed)))
-    arch_string = space.arch_to_string(arch)
+    arch_string = space.to_string(arch)
     config = bench_config(batch_size, image_size, args.seed)
     supernet = space.supernet(channels=channels, layers=layers, num_classes=10)
     fixed = fixed_network(space_name, arch, channels, layers, 10)
