@@ -98,6 +98,11 @@ def _stack(trees: Sequence[Any]) -> Any:
     return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *trees)
 
 
+def _edge_stride(reduction: bool, i: int) -> int:
+    """The stride of an op on input state ``i``: 2 on the cell inputs (states 0, 1) of a reduction cell."""
+    return 2 if reduction and i < 2 else 1
+
+
 def _groups(inputs: Sequence[int], reduction: bool) -> list[tuple[int, ...]]:
     """Input indices sharing a stride (and so an input shape): in reduction cells states 0, 1 are strided."""
     if not reduction:
@@ -184,7 +189,7 @@ def _pair_step(channels: int, affine: bool, train: bool, update_stats: bool, gro
     def group_branch(gi: int):
         def run(stats, inputs):
             x = inputs[gi][inp - groups[gi][0]]
-            stride = 2 if reduction and groups[gi][0] < 2 else 1
+            stride = _edge_stride(reduction, groups[gi][0])
             y, new = _run_chosen_op(channels, stride, affine, train, update_stats, params[gi], stats[gi], row, op_id, x)
             return y, [new if j == gi else s for j, s in enumerate(stats)]
 
@@ -218,9 +223,9 @@ class MixedNode(nn.Module):
         if self.is_initializing():  # create every (edge, op) module; pick the output by indexing
             outs = []
             for i in range(self.n_inputs):
-                stride = 2 if self.reduction and i < 2 else 1
                 for op in DARTS_OPS:
-                    mdl = darts_op(op, self.channels, stride, self.affine, search=True, name=f"in{i}_{op}")
+                    mdl = darts_op(op, self.channels, _edge_stride(self.reduction, i), self.affine, search=True,
+                                   name=f"in{i}_{op}")
                     outs.append(mdl(states[i], train))
             return jnp.stack(outs)[inp * NUM_OPS + op_id]
         edges = [("", i) for i in range(self.n_inputs)]
@@ -338,7 +343,7 @@ class FixedNode(nn.Module):
         out = []
         for op_id, i in self.pairs:
             op_name = DARTS_OPS[op_id]
-            stride = 2 if self.reduction and i < 2 else 1
+            stride = _edge_stride(self.reduction, i)
             op = darts_op(op_name, self.channels, stride, affine=True, search=False, name=f"in{i}_{op_name}")
             h = op(states[i], train)
             if train and not isinstance(op, Identity) and not _is_zero(drop_rate) and not self.is_initializing():
