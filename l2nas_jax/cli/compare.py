@@ -36,6 +36,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     """``l2nas compare``: validate everything (and refuse a non-empty --out) before running; print; write."""
     from l2nas_jax.api import build_env, check_memory, estimate_seconds
     from l2nas_jax.runner import check_queries, progress_chunk
+    from l2nas_jax.report.plots import preload as preload_plots
 
     names = check_methods(parse_list(args.methods, "method"))
     queries = check_queries(args.queries)
@@ -57,6 +58,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     def progress(method: str, done: int) -> None:
         update(names.index(method) * queries + done)
 
+    preload_plots()  # matplotlib's import overlaps the search
     with RunOutputs(out) as outputs:
         with bar:
             result = compare(env, names, queries=queries, seeds=args.seeds, seed=args.seed, budgets=budgets,

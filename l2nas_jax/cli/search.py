@@ -218,6 +218,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     with RunOutputs(out, resume_hint) as outputs:
         if not resuming:
             spec.save(out / RUN_FILE)
+        plotting.preload()  # matplotlib's import overlaps the search
         print_notes(spec, env)
         bar, update = progress_bar(spec.queries, f"{spec.method} {spec.dataset} x{spec.seeds}", not args.no_progress)
         with bar:

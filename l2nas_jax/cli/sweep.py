@@ -47,6 +47,7 @@ def add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from l2nas_jax.api import build_env, check_memory, estimate_seconds
+    from l2nas_jax.report.plots import preload as preload_plots
 
     grid = parse_grid(args.grid)
     if not grid:
@@ -63,6 +64,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     announce_duration(estimate_seconds("l2nas", args.seeds * n_points, args.queries))
     out = prepare_out_dir(args.out, args.overwrite, FILES)
     print(f"sweeping {n_points} grid point(s) x {args.seeds} seeds x {args.queries} queries", flush=True)
+    preload_plots()  # matplotlib's import overlaps the search
     with RunOutputs(out) as outputs:
         result = sweep(env, grid, queries=args.queries, seeds=args.seeds, seed=args.seed, budgets=budgets,
                        progress=None if args.no_progress else functools.partial(_report, n=n_points),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from typing import Mapping
 
 import numpy as np
@@ -73,14 +74,36 @@ def plot_curves(
     return ax
 
 
+def preload() -> threading.Thread:
+    """Import what :func:`save_curves_png` needs in a background thread, so that a command's plot does not wait
+    for matplotlib's import (~0.3 s) after the search: started before a search, the import runs while the
+    compiled search (which releases the GIL) does.  Importing it again later simply waits for this one."""
+
+    def _import() -> None:
+        try:
+            import matplotlib.backends.backend_agg  # noqa: F401
+            import matplotlib.figure  # noqa: F401
+        except Exception:  # noqa: BLE001 -- the real import, later, reports any problem
+            pass
+
+    thread = threading.Thread(target=_import, name="l2nas-preload-matplotlib", daemon=True)
+    thread.start()
+    return thread
+
+
+#: Fixed figure margins of :func:`save_curves_png` (fractions of the 7 x 4.5 in figure): what ``tight_layout``
+#: finds for its labels, without its text-extent measuring pass (~0.2 s a figure).
+CURVE_MARGINS = {"left": 0.135, "right": 0.98, "bottom": 0.135, "top": 0.92}
+
+
 def save_curves_png(results: Mapping[str, SearchResult], path: str | os.PathLike, *, regret: bool = False) -> None:
     """Plot and write a PNG atomically (a bare Figure: no pyplot, whose import and backend cost the CLI time)."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(7, 4.5))
+    fig.subplots_adjust(**CURVE_MARGINS)
     ax = fig.subplots()
     plot_curves(results, regret=regret, ax=ax)
-    fig.tight_layout()
     io.write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
 
 

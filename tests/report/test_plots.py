@@ -59,3 +59,20 @@ def test_regret_band_is_positive():
     plot_curves({"l2nas": _result(_curves())}, regret=True, ax=ax)
     assert _band(ax)[:, 1].min() >= 1e-3
     plt.close(fig)
+
+
+def test_preload_imports_matplotlib_in_the_background_only():
+    """The CLI's preload: importing the plots module loads no matplotlib; preload() does, off the main thread."""
+    import subprocess
+    import sys
+
+    code = ("import sys, threading\n"
+            "from l2nas_jax.report import plots\n"
+            "assert 'matplotlib' not in sys.modules\n"
+            "t = plots.preload()\n"
+            "assert t is not threading.current_thread() and t.daemon\n"
+            "t.join(60)\n"
+            "assert 'matplotlib.figure' in sys.modules and 'matplotlib.backends.backend_agg' in sys.modules\n"
+            "assert 'matplotlib.pyplot' not in sys.modules\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
