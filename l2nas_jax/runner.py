@@ -17,7 +17,7 @@ import chex
 import jax
 import numpy as np
 
-from l2nas_jax.core import validate
+from l2nas_jax.core import compile_cache, validate
 from l2nas_jax.core.threefry import unroll_on_cpu
 from l2nas_jax.envs.base import Environment
 from l2nas_jax.searcher import Searcher, StepOutput, scan_steps
@@ -102,6 +102,9 @@ class BatchedRun:
 
     def __init__(self, searcher: Searcher):
         unroll_on_cpu()  # the same bits, compiled faster (a no-op after the first call)
+        # The persistent cache for any entry point (the package's lazy exports turn it on too, submodules did not):
+        # a no-op once the CLI, the API or the user configured it.
+        compile_cache.ensure_enabled()
         self.searcher = searcher
         self.init = jax.jit(jax.vmap(searcher.init))
         self._advance: dict[int, Callable] = {}

@@ -4,8 +4,9 @@ Where: ``--compile-cache DIR|off`` (CLI), else ``$L2NAS_COMPILE_CACHE`` (a direc
 else a cache directory the user already gave JAX itself (``JAX_COMPILATION_CACHE_DIR`` or
 ``jax.config``), else ``$XDG_CACHE_HOME/l2nas-jax/jax`` (``~/.cache/l2nas-jax/jax``).
 The CLI turns it on in :func:`l2nas_jax.cli.main.main`; the Python API on first use of a lazy
-export of :mod:`l2nas_jax` (:func:`ensure_enabled`).  Every program is cached, however fast it
-compiled: a warm search then compiles nothing.
+export of :mod:`l2nas_jax`, and any batched run whatever module it came from
+(:func:`ensure_enabled`).  Every program is cached, however fast it compiled: a warm search
+then compiles nothing.
 
 Entries are files ``<key>-cache`` (JAX's own layout, so a directory filled by plain JAX is
 read too), kept by :class:`EntryStore` instead of JAX's default store because that one
