@@ -20,6 +20,7 @@ with the same measured latencies, the baseline the model must beat.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 from pathlib import Path
@@ -169,19 +170,30 @@ def _fit_correction(x: np.ndarray, target: np.ndarray, seed: int, steps: int = 1
     """Fit the log-ratio correction MLP by full-batch Adam with weight decay (a few hundred records: fast)."""
     import jax
     import jax.numpy as jnp
-    import optax
 
     k1, _ = jax.random.split(jax.random.key(seed))
     params = (0.1 * jax.random.normal(k1, (x.shape[1], HIDDEN)), jnp.zeros(HIDDEN), jnp.zeros(HIDDEN),
               jnp.asarray(0.0))
+    w1, b1, w2, b2 = (np.asarray(a, np.float32) for a in _correction_program()(
+        params, jnp.asarray(x), jnp.asarray(target), steps=steps))
+    return w1, b1, w2, float(b2)
+
+
+@functools.cache
+def _correction_program() -> Any:
+    """The jitted Adam loop of :func:`_fit_correction`, the records as arguments: one program per data shape
+    (a cross-validated fit compiles once for all its folds, and the persistent cache keeps it across runs)."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
     opt = optax.adamw(1e-2, weight_decay=1e-3)
-    xj, tj = jnp.asarray(x), jnp.asarray(target)
 
-    def loss(p: Any) -> Any:
-        return jnp.mean((_corr(p, xj, jnp) - tj) ** 2)
+    @functools.partial(jax.jit, static_argnames="steps")
+    def run(p: Any, x: Any, target: Any, *, steps: int) -> Any:
+        def loss(p: Any) -> Any:
+            return jnp.mean((_corr(p, x, jnp) - target) ** 2)
 
-    @jax.jit
-    def run(p: Any) -> Any:
         def step(carry: Any, _: Any) -> Any:
             p, s = carry
             g = jax.grad(loss)(p)
@@ -191,8 +203,7 @@ def _fit_correction(x: np.ndarray, target: np.ndarray, seed: int, steps: int = 1
         (p, _), _ = jax.lax.scan(step, (p, opt.init(p)), None, length=steps)
         return p
 
-    w1, b1, w2, b2 = (np.asarray(a, np.float32) for a in run(params))
-    return w1, b1, w2, float(b2)
+    return run
 
 
 def _build(space: Any, x: np.ndarray, y: np.ndarray, *, correction: bool, seed: int,
