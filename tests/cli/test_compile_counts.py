@@ -27,14 +27,17 @@ from l2nas_jax.core.compile_cache import count_compilations
 
 pytestmark = pytest.mark.slow  # compiles whole searches (quick tier: pytest -m 'not slow')
 
-_SMALL = ["--set", "actor_hidden=16,16", "--set", "critic_hidden=16,16", "--set", "batch_size=8"]
+# Small networks and candidate pools: the same programs, compiled faster (the counts do not depend on sizes).
+_SMALL = ["--set", "actor_hidden=8", "--set", "critic_hidden=8", "--set", "batch_size=8",
+          "--set", "num_actor_candidates=2", "--set", "num_mutations=4", "--set", "num_random_candidates=4"]
 COMMANDS = {
     "search": ["search", "--queries", "20", "--seeds", "2", *_SMALL],
     "compare": ["compare", "--methods", "l2nas,random,rea,reinforce", "--queries", "20", "--seeds", "2",
                 "--budgets", "10,20"],
     "sweep": ["sweep", "--grid", "tau=0.8,0.9", "--queries", "20", "--seeds", "2", "--budgets", "10,20"],
+    # --target-eps-start 1 (scratch's own epsilon start): the transferred target and scratch are one program
     "transfer": ["transfer", "--queries-from", "20", "--queries-to", "10", "--seeds", "2", "--budgets", "5,10",
-                 *_SMALL],
+                 "--target-eps-start", "1", *_SMALL],
 }
 #: Programs (XLA compilations with the cache off; compiled + loaded with it on) per command; a regression raises them.
 MAX_PROGRAMS = {"search": 10, "compare": 16, "sweep": 11, "transfer": 17}

@@ -135,6 +135,11 @@ def test_impossible_budget_and_misplaced_options(table, tmp_path, capsys):
     assert "--table FILE and --search-metric COLUMN" in capsys.readouterr().err
 
 
+#: Both transfer tests below search the same values (source: the "valid" column, target: 100 - it) with the same
+#: budget and config, so they compile the same programs: the second loads them from the session's compilation cache.
+TRANSFER_BUDGET = ["--queries-from", "12", "--queries-to", "6", "--seeds", "2", "--budgets", "3,6"]
+
+
 @pytest.mark.slow
 def test_transfer_between_two_datasets_of_one_table(tmp_path, capsys):
     rows = [{**{k: r[k] for k in ("a", "b", "c")}, "d1_acc": r["valid"], "d2_acc": round(100 - r["valid"], 3)}
@@ -142,8 +147,7 @@ def test_transfer_between_two_datasets_of_one_table(tmp_path, capsys):
     path = _write(tmp_path / "two.csv", rows)
     out = tmp_path / "tr"
     rc = main(["transfer", "--space", "table", "--table", path, "--search-metric", "{dataset}_acc",
-               "--from", "d1", "--to", "d2", "--queries-from", "16", "--queries-to", "8", "--seeds", "2",
-               "--budgets", "4,8", "--no-progress", "--out", str(out), *TINY])
+               "--from", "d1", "--to", "d2", *TRANSFER_BUDGET, "--no-progress", "--out", str(out), *TINY])
     captured = capsys.readouterr()
     assert rc == 0, captured.err
     data = json.loads((out / "transfer.json").read_text())
@@ -162,8 +166,8 @@ def test_transfer_between_two_table_files_of_one_space(tmp_path, capsys):
     first = _write(tmp_path / "first.csv", [{**{k: r[k] for k in ("a", "b", "c")}, "acc": r["valid"]} for r in rows])
     second_rows = [{**{k: r[k] for k in ("a", "b", "c")}, "acc": round(100 - r["valid"], 3)} for r in rows]
     second = _write(tmp_path / "second.csv", second_rows)
-    common = ["transfer", "--space", "table", "--search-metric", "acc", "--from", "t", "--to", "t",
-              "--queries-from", "12", "--queries-to", "6", "--seeds", "2", "--budgets", "3,6", "--no-progress", *TINY]
+    common = ["transfer", "--space", "table", "--search-metric", "acc", "--from", "t", "--to", "t", *TRANSFER_BUDGET,
+              "--no-progress", *TINY]
     out = tmp_path / "tr"
     rc = main([*common, "--table", first, "--to-table", second, "--out", str(out)])
     assert rc == 0, capsys.readouterr().err

@@ -182,7 +182,8 @@ _COUNTED_CLI = textwrap.dedent("""
     print("COUNTS " + json.dumps({"rc": rc, "programs": c.programs, "hits": c.cache_hits}))
 """)
 _TINY = ["--queries", "6", "--seeds", "2", "--no-progress", "--overwrite"]
-_SMALL_L2NAS = ["--set", "actor_hidden=8", "--set", "critic_hidden=8", "--set", "batch_size=4"]
+_SMALL_L2NAS = ["--set", "actor_hidden=8", "--set", "critic_hidden=8", "--set", "batch_size=4",
+                "--set", "num_actor_candidates=2", "--set", "num_mutations=4", "--set", "num_random_candidates=4"]
 
 
 def _env(**extra: str | None) -> dict[str, str]:
@@ -224,14 +225,17 @@ def test_repeated_cli_search_in_a_fresh_process_compiles_nothing(tmp_path):
 
 @pytest.mark.slow
 def test_environment_variable_and_off_switch_in_a_fresh_process(tmp_path):
+    # Where the cache is (not which method fills it) is tested: random search compiles in a fraction of L2NAS's time
+    # (the L2NAS programs' own round trip through a fresh process is the test above).
+    random = ("--method", "random")
     xdg = tmp_path / "xdg"
-    off, _ = _counted_search(tmp_path / "a", "--compile-cache", "off",
+    off, _ = _counted_search(tmp_path / "a", "--compile-cache", "off", *random,
                              env=_env(L2NAS_COMPILE_CACHE=None, XDG_CACHE_HOME=str(xdg)))
     assert off["hits"] == 0 and not (xdg / "l2nas-jax").exists()  # off: not even the default directory is made
     env_dir = tmp_path / "env-cache"
-    via_env, _ = _counted_search(tmp_path / "b", env=_env(L2NAS_COMPILE_CACHE=str(env_dir)))
+    via_env, _ = _counted_search(tmp_path / "b", *random, env=_env(L2NAS_COMPILE_CACHE=str(env_dir)))
     assert via_env["hits"] == 0 and len(list(env_dir.glob("*-cache"))) == via_env["programs"]
-    again, _ = _counted_search(tmp_path / "c", env=_env(L2NAS_COMPILE_CACHE=str(env_dir)))
+    again, _ = _counted_search(tmp_path / "c", *random, env=_env(L2NAS_COMPILE_CACHE=str(env_dir)))
     assert again["hits"] == again["programs"]
     assert _results(tmp_path / "a") == _results(tmp_path / "b") == _results(tmp_path / "c")
 
@@ -239,7 +243,9 @@ def test_environment_variable_and_off_switch_in_a_fresh_process(tmp_path):
 @pytest.mark.slow
 def test_cli_with_a_file_for_a_cache_prints_one_warning_line(tmp_path):
     (tmp_path / "cache").write_text("a file")
-    counts, err = _counted_search(tmp_path / "a", "--compile-cache", str(tmp_path / "cache"), env=_env())
+    # the warning comes from enabling the cache, before any method runs: random search compiles fastest
+    counts, err = _counted_search(tmp_path / "a", "--compile-cache", str(tmp_path / "cache"), "--method", "random",
+                                  env=_env())
     lines = [ln for ln in err.splitlines() if "warning" in ln.lower()]
     assert counts["hits"] == 0 and len(lines) == 1 and lines[0].startswith("l2nas: warning: compilation cache")
 

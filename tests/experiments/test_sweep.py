@@ -13,7 +13,8 @@ from l2nas_jax.experiments.sweep import sweep
 
 pytestmark = pytest.mark.slow  # compiles whole searches (quick tier: pytest -m 'not slow')
 
-BASE = dict(actor_hidden=(16, 16), critic_hidden=(16, 16), batch_size=8, learning_starts=5, updates_per=10)
+BASE = dict(actor_hidden=(16, 16), critic_hidden=(16, 16), batch_size=8, learning_starts=5, updates_per=10,
+            num_actor_candidates=2, num_mutations=4, num_random_candidates=4)  # small pools: compiled faster
 TINY = dict(actor_hidden=(8,), critic_hidden=(8,), batch_size=8, max_updates=1, learning_starts=4,
             num_actor_candidates=2, num_mutations=4, num_random_candidates=4)
 #: JAX's monitoring events of a new trace and of a backend compilation.
@@ -40,6 +41,21 @@ def _archs(res) -> dict[str, np.ndarray]:
     return {label: r.trajectory.archs for label, r in res.results.items()}
 
 
+@pytest.fixture(scope="module")
+def separate_run(cifar10_env):
+    """``run(**config_overrides)``: run_method's L2NAS (BASE config, 40 queries x 2 seeds, seed 5), each config run
+    once per module: the grid-point test and the static-only test compare with the same separate runs."""
+    runs = {}
+
+    def run(**overrides):
+        key = tuple(sorted(overrides.items()))
+        if key not in runs:
+            runs[key] = run_method(cifar10_env, "l2nas", queries=40, seeds=2, seed=5, config={**BASE, **overrides})
+        return runs[key]
+
+    return run
+
+
 @pytest.mark.slow
 def test_second_sweep_compiles_nothing_and_seeds_matter(cifar10_env):
     kw = dict(queries=16, seeds=2, budgets=(16,))
@@ -63,13 +79,12 @@ def test_second_sweep_compiles_nothing_and_seeds_matter(cifar10_env):
     assert not np.array_equal(a["l2nas[tau=0.8,eps_start=0.5]"], a["l2nas[tau=0.8,eps_start=1]"])
 
 
-def test_sweep_points_match_separate_runs(cifar10_env):
+def test_sweep_points_match_separate_runs(cifar10_env, separate_run):
     grid = {"eps_start": [0.0, 1.0], "max_updates": [1, 2]}
     res = sweep(cifar10_env, grid, queries=40, seeds=2, seed=5, base=L2NASConfig(**BASE), budgets=(20, 40))
     assert len(res.results) == 4
     for label, r in res.results.items():
-        cfg = {**BASE, "eps_start": r.config["eps_start"], "max_updates": r.config["max_updates"]}
-        single = run_method(cifar10_env, "l2nas", queries=40, seeds=2, seed=5, config=cfg)
+        single = separate_run(eps_start=r.config["eps_start"], max_updates=r.config["max_updates"])
         np.testing.assert_array_equal(r.trajectory.archs, single.trajectory.archs, err_msg=label)
         np.testing.assert_array_equal(r.curves, single.curves)
     # different epsilon values really change the search
@@ -88,9 +103,13 @@ def test_parse_grid_and_errors():
         sweep(None, {"tau": [1.5]}, queries=10, seeds=1)
 
 
-def test_static_only_grid_matches_separate_run(cifar10_env):
-    res = sweep(cifar10_env, {"batch_size": [4]}, queries=20, seeds=2, seed=1, base=L2NASConfig(**BASE),
-                budgets=(20,))
+def test_static_only_grid_matches_separate_run(cifar10_env, separate_run):
+    # No traced key: one static group, its value replacing the base's (max_updates 1 -> 2).  The separate run is
+    # one of the grid-point test's (the same config and budget), so it is run once.
+    res = sweep(cifar10_env, {"max_updates": [2]}, queries=40, seeds=2, seed=5,
+                base=L2NASConfig(**BASE, eps_start=1.0, max_updates=1), budgets=(40,))
     (r,) = res.results.values()
-    single = run_method(cifar10_env, "l2nas", queries=20, seeds=2, seed=1, config={**BASE, "batch_size": 4})
+    single = separate_run(eps_start=1.0, max_updates=2)
     np.testing.assert_array_equal(r.trajectory.archs, single.trajectory.archs)
+    # the grid's value, not the base's, was compiled in (the base's own max_updates searches differently)
+    assert not np.array_equal(r.trajectory.archs, separate_run(eps_start=1.0, max_updates=1).trajectory.archs)

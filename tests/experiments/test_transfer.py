@@ -12,9 +12,10 @@ import pytest
 from l2nas_jax.agent import L2NASConfig, handover, make_l2nas, target_config
 from l2nas_jax.api import build_env
 from l2nas_jax.cli.transfer import add_transfer_parser, cmd_transfer
+from l2nas_jax.core import compile_cache
 from l2nas_jax.experiments.transfer import (FILES, TRANSFER, TRANSFER_REPLAY, check_pair, run_source, run_target,
                                             transfer)
-from l2nas_jax.runner import seed_keys
+from l2nas_jax.runner import progress_chunk, seed_keys, shard_seeds
 
 pytestmark = pytest.mark.slow  # compiles whole searches (quick tier: pytest -m 'not slow')
 
@@ -23,6 +24,10 @@ TINY = dict(actor_hidden=(8,), critic_hidden=(8,), batch_size=8, max_updates=1, 
             num_actor_candidates=2, num_mutations=4, num_random_candidates=4)
 CFG = L2NASConfig(**TINY)
 Q_FROM, Q_TO, SEEDS, SEED = 24, 16, 2, 3
+# The library phases below run in the chunks ``l2nas transfer`` uses (it always chunks, for its progress bar), so
+# they compile the very programs the CLI run (cli_run) then loads from the session's compilation cache; chunked and
+# whole runs give the same numbers (tests/agent/test_search.py checks that bit for bit).
+CHUNK_FROM, CHUNK_TO = progress_chunk(Q_FROM), progress_chunk(Q_TO)
 
 
 def _leaves_equal(a, b) -> bool:
@@ -32,12 +37,15 @@ def _leaves_equal(a, b) -> bool:
 
 @pytest.fixture(scope="module")
 def envs():
+    # The session's compilation cache (tests/conftest.py), on before the module fixtures compile: conftest's autouse
+    # fixture turns it on per test, after them, and the CLI run should load what they compiled.
+    compile_cache.enable()
     return build_env("nb201", "cifar10"), build_env("nb201", "cifar100")
 
 
 @pytest.fixture(scope="module")
 def source(envs):
-    return run_source(envs[0], CFG, Q_FROM, seed_keys(SEED, SEEDS), seed=SEED)
+    return run_source(envs[0], CFG, Q_FROM, seed_keys(SEED, SEEDS), seed=SEED, chunk=CHUNK_FROM)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +57,7 @@ def targets(envs, source):
         cfg = target_config(CFG, queries_from=Q_FROM, queries_to=Q_TO, carry_replay=carry, eps_start=0.0)
         init = []
         final, result = run_target(envs[1], cfg, Q_TO, keys, source=source[0], carry_replay=carry, label=label,
-                                   seed=SEED, initial=init.append)
+                                   seed=SEED, chunk=CHUNK_TO, initial=init.append)
         out[label] = (init[0], final, result)
     return out
 
@@ -90,7 +98,8 @@ def test_carry_replay_buffer_holds_the_source_entries(source, targets):
 
 
 def test_handover_without_replay_keeps_fresh_buffer_and_key(source, envs):
-    fresh = jax.vmap(make_l2nas(envs[1], CFG, Q_TO).init)(seed_keys(SEED, SEEDS))
+    # jitted as run_target does (one program, the targets' own: a cache hit), not ~60 eager ops compiled one by one
+    fresh = jax.jit(jax.vmap(make_l2nas(envs[1], CFG, Q_TO).init))(shard_seeds(seed_keys(SEED, SEEDS)))
     st = handover(fresh, source[0])
     assert _leaves_equal(st.buffer, fresh.buffer) and _leaves_equal(st.topk, fresh.topk)
     np.testing.assert_array_equal(jax.random.key_data(st.key), jax.random.key_data(fresh.key))
