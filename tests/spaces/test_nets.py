@@ -1,7 +1,8 @@
 """NB201 / DARTS flax networks: parameter counts, single-path gradients, shapes, validation.
 
 Compile time dominates on CPU, so variables are built from ``jax.eval_shape`` (no init
-compile) with numpy values, networks are tiny, and each jitted function is compiled once.
+compile) with numpy values, networks are tiny, and each jitted function is compiled once, with
+LLVM at -O0 (:data:`FAST`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ def _np_variables(shapes, seed=0):
 
 def _leaves(tree):
     return jax.tree_util.tree_leaves(tree)
+
+
+#: XLA CPU options that cut compile time (LLVM at -O0; the same HLO, so the same operations in the same order)
+FAST = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
 
 
 # ----------------------------------------------------------------------------- NB201
@@ -85,7 +90,7 @@ def nb201_supernet():
         out, upd = model.apply({"params": params, "batch_stats": stats}, x, arch, train=True, mutable=["batch_stats"])
         return jnp.sum(out * w), (out, upd["batch_stats"])
 
-    grad_fn = jax.jit(jax.grad(loss, has_aux=True))
+    grad_fn = jax.jit(jax.grad(loss, has_aux=True), compiler_options=FAST)
     return model, variables, grad_fn, traces
 
 
@@ -195,7 +200,7 @@ def darts_node():
         out, upd = model.apply({"params": params, "batch_stats": stats}, states, pair, True, mutable=["batch_stats"])
         return jnp.sum(out * w), (out, upd["batch_stats"])
 
-    return variables, jax.jit(jax.grad(loss, has_aux=True)), traces
+    return variables, jax.jit(jax.grad(loss, has_aux=True), compiler_options=FAST), traces
 
 
 @pytest.mark.slow
@@ -260,31 +265,75 @@ def test_darts_make_network_rejects_bad_input():
         darts.make_network("Genotype(normal=[('conv_9x9', 0)])")
 
 
+def _chosen_ops_cell(cell, variables, s0, s1, arch):
+    """A search cell by its definition: preprocess, then each node = the sum of its two chosen ops, each op
+    its own module applied to its input state with its edge's variables; returns (output, batch_stats).
+
+    No MixedNode, switch, cond or scan (the unscanned MixedNode path shares ``_pair_step`` with the scan, so it
+    could share a bug with it), and ``arch`` is a trace-time constant: the program holds the 8 chosen ops
+    only, so it compiles in seconds where the unscanned cell (8 copies of every op branch) took a minute.
+    Only the preprocess and the chosen ops' statistics move; unchosen ops' parameters get zero gradient.
+    """
+    params, stats = variables["params"], variables["batch_stats"]
+    new_stats = {name: dict(s) for name, s in stats.items()}
+    states = []
+    for mdl, x in zip(darts._preprocess(cell.channels, cell.reduction_prev, cell.affine), (s0, s1)):
+        y, upd = mdl.clone(name=None).apply({"params": params[mdl.name], "batch_stats": stats[mdl.name]}, x, True,
+                                            mutable=["batch_stats"])
+        new_stats[mdl.name] = upd["batch_stats"]
+        states.append(y)
+    for j in range(2, 2 + darts.NUM_NODES):
+        node = 0.0
+        for op_id, i in np.asarray(arch)[2 * j - 4:2 * j - 2]:
+            op, edge = DARTS_OPS[op_id], f"in{i}_{DARTS_OPS[op_id]}"
+            stride = 2 if cell.reduction and i < 2 else 1  # reduction cells: ops on the cell inputs are strided
+            mdl = darts.darts_op(op, cell.channels, stride, cell.affine, search=True)
+            edge_vars = {"params": params[f"node{j}"].get(edge, {}), "batch_stats": stats[f"node{j}"].get(edge, {})}
+            y, upd = mdl.apply(edge_vars, states[i], True, mutable=["batch_stats"])
+            if upd.get("batch_stats"):
+                new_stats[f"node{j}"][edge] = upd["batch_stats"]
+            node = node + y
+        states.append(node)
+    return jnp.concatenate(states[2:], axis=-1), new_stats
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("reduction", [False, True])
 def test_darts_scanned_cell_equals_unscanned_nodes(reduction):
-    """The supernet's scanned cell: same output and statistics as calling each node per pair, and
-    (reduction cell: both stride groups, the cond between them) the same gradients."""
+    """The supernet's scanned cell: same output and statistics as calling each node's chosen ops per pair
+    (:func:`_chosen_ops_cell`), and (reduction cell: both stride groups, the cond between them) the same
+    gradients, for 3 random archs."""
     rng = np.random.default_rng(3)
     s0, s1 = (jnp.asarray(rng.normal(size=(4, 8, 8, 6)).astype(np.float32)) for _ in range(2))
-    cells = {scan: darts.SearchCell(4, reduction, False, scan=scan) for scan in (True, False)}
-    v = _np_variables(jax.eval_shape(lambda k: cells[True].init(k, s0, s1, jnp.zeros((8, 2), jnp.int32), True),
+    cell = darts.SearchCell(4, reduction, False)
+    v = _np_variables(jax.eval_shape(lambda k: cell.init(k, s0, s1, jnp.zeros((8, 2), jnp.int32), True),
                                      jax.random.key(0)))
     w = jnp.asarray(rng.normal(size=(4, 4, 4, 16) if reduction else (4, 8, 8, 16)).astype(np.float32))
 
-    def loss(cell, params, arch):
+    def loss(params, arch):
         out, upd = cell.apply({"params": params, "batch_stats": v["batch_stats"]}, s0, s1, arch, True,
                               mutable=["batch_stats"])
         return jnp.sum(out * w), (out, upd["batch_stats"])
 
-    if reduction:
-        fns = {scan: jax.jit(jax.grad(functools.partial(loss, cell), has_aux=True)) for scan, cell in cells.items()}
-    else:  # forward only: the normal cell differs by its single state buffer, not by its gradient path
-        fns = {scan: jax.jit(lambda p, a, c=cell: (None, loss(c, p, a)[1])) for scan, cell in cells.items()}
-    for t in range(3):
-        arch = random_arch(jax.random.fold_in(jax.random.key(4), t))[int(reduction)]
-        (g1, (o1, st1)), (g0, (o0, st0)) = fns[True](v["params"], arch), fns[False](v["params"], arch)
+    def reference_loss(params, arch):
+        out, stats = _chosen_ops_cell(cell, {"params": params, "batch_stats": v["batch_stats"]}, s0, s1, arch)
+        return jnp.sum(out * w), (out, stats)
+
+    def differentiated(f):
+        if reduction:
+            return jax.grad(f, has_aux=True)
+        # forward only: the normal cell differs by its single state buffer, not by its gradient path
+        return lambda *args: (None, f(*args)[1])
+
+    archs = [np.asarray(random_arch(jax.random.fold_in(jax.random.key(4), t))[int(reduction)]) for t in range(3)]
+    scanned = jax.jit(differentiated(loss), compiler_options=FAST)  # arch traced: one program for every arch
+    # the references of the 3 archs (each a constant of its part) in one program: one compile, not three
+    references = jax.jit(lambda p: [differentiated(functools.partial(reference_loss, arch=a))(p) for a in archs],
+                         compiler_options=FAST)
+    for arch, (g0, (o0, st0)) in zip(archs, references(v["params"])):
+        g1, (o1, st1) = scanned(v["params"], arch)
         np.testing.assert_allclose(o1, o0, rtol=1e-5, atol=1e-5)
+        assert jax.tree_util.tree_structure(st1) == jax.tree_util.tree_structure(st0)
         for a, b in zip(_leaves(st1), _leaves(st0)):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
         assert jax.tree_util.tree_structure(g1) == jax.tree_util.tree_structure(g0)

@@ -1,9 +1,10 @@
 """bfloat16 mixed precision (``--dtype bfloat16`` / ``TrainConfig.dtype``): learns, matches fp32, keeps the state fp32.
 
 The nets are those of test_supernet_train.py (NB201 supernet, C=4, N=1, 8x8 inputs, 4 generated
-classes, batch 16 over the test process's 2 CPU devices) with the same flags, so in one session
-the float32 run reuses that module's compiled step; every other test here reuses the compiled
-steps and evaluations of this module's two CLI runs through the trainer's memoisation.
+classes, batch 16 over the test process's 2 CPU devices) with the same flags, so the float32 run IS
+that module's main run when both run in one process (conftest.py's ``supernet_cli_run``), and its
+compiled step otherwise (the session's compilation cache); every other test here reuses the compiled
+steps, traces and evaluations of this module's two CLI runs through the trainer's memoisation.
 """
 
 from __future__ import annotations
@@ -48,13 +49,10 @@ def _config(dtype: str) -> train.TrainConfig:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """``{dtype: (out, FitResult)}``: the CLI run (3 epochs x 12 steps, in-process) in each compute dtype."""
-    out = {}
-    for dtype in train.DTYPES:
-        d = tmp_path_factory.mktemp(dtype)
-        out[dtype] = d, cli.run(cli.build_parser().parse_args(ARGS + ["--out", str(d), "--dtype", dtype]))
-    return out
+def runs(supernet_cli_run):
+    """``{dtype: (out, FitResult)}``: the CLI run (3 epochs x 12 steps, in-process) in each compute dtype
+    (the float32 one is test_supernet_train.py's main run: conftest.py runs it once per process)."""
+    return {dtype: supernet_cli_run(ARGS + ["--dtype", dtype]) for dtype in train.DTYPES}
 
 
 def _records(out: Path) -> list[dict]:
@@ -168,8 +166,17 @@ def test_bf16_computes_in_bf16_and_fp32_adds_no_cast(model, space):
     """The lowered step: every convolution is bf16 with ``dtype="bfloat16"``; no bf16 anywhere with float32."""
     state = train.create_train_state(model, _config("float32"), jax.random.key(0), (8, 8, 3), 36, space.random_arch)
     batch = {"image": jax.ShapeDtypeStruct((16, 8, 8, 3), jnp.float32), "label": jax.ShapeDtypeStruct((16,), jnp.int32)}
-    texts = {d: jax.jit(train.make_train_step_fn(model, _config(d), space.random_arch))
-             .lower(state, batch, jax.random.key(0)).as_text() for d in train.DTYPES}
+    # the training runs' own (memoised, data-parallel) steps, given the runs' argument types (shardings included):
+    # lowered from the traces the runs made, not traced again
+    mesh = sharding.make_mesh()
+    rep, dat = sharding.replicated(mesh), sharding.data_sharded(mesh)
+
+    def like(tree, where):
+        return jax.tree.map(lambda x: jax.ShapeDtypeStruct(jnp.shape(x), x.dtype, sharding=where), tree)
+
+    args = like(state, rep), like(batch, dat), like(jax.random.key(0), rep)
+    texts = {d: train.make_train_step(model, _config(d), space.random_arch, mesh, fast_compile=True)
+             .lower(*args).as_text() for d in train.DTYPES}
     assert "bf16" not in texts["float32"]
     convs = [ln for ln in texts["bfloat16"].splitlines() if "stablehlo.convolution" in ln]
     assert convs and all("bf16" in ln and "f32" not in ln.split("->")[-1] for ln in convs)

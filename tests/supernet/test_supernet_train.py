@@ -49,10 +49,10 @@ def dataset():
 
 
 @pytest.fixture(scope="module")
-def full_run(tmp_path_factory, cli):
-    """An uninterrupted 3-epoch CLI run (36 steps, in-process) with checkpoints and metrics on disk."""
-    out = tmp_path_factory.mktemp("full")
-    result = cli.run(cli.build_parser().parse_args(ARGS + ["--out", str(out)]))
+def full_run(supernet_cli_run):
+    """An uninterrupted 3-epoch CLI run (36 steps, in-process) with checkpoints and metrics on disk
+    (the float32 run of test_mixed_precision.py too: conftest.py runs it once per process)."""
+    out, result = supernet_cli_run(ARGS)
     config = train.TrainConfig.from_dict(json.loads((out / "supernet.json").read_text())["train_config"])
     return out, result, config
 
@@ -353,9 +353,11 @@ def test_supernet_env_reward_is_the_paths_heldout_accuracy(full_run, model):
     assert env.search_images.shape == (32, 8, 8, 3) and env.report_images.shape == (32, 8, 8, 3)
     assert not np.array_equal(np.asarray(env.search_images), np.asarray(env.report_images))  # splits kept apart
     arch = jnp.array([3, 1, 2, 3, 0, 4], jnp.int32)
+    # jitted (one small compile) rather than op by op: eagerly, every lax.switch of the supernet compiled on its own
+    forward = jax.jit(lambda v, x: model.apply(v, x, arch, train=True, mutable=["batch_stats"])[0])
     correct = 0
     for i in range(0, 32, 16):  # train-mode BN per evaluation batch of 16, as the env documents
-        logits, _ = model.apply(env.variables, env.search_images[i:i + 16], arch, train=True, mutable=["batch_stats"])
+        logits = forward(env.variables, env.search_images[i:i + 16])
         correct += int(jnp.sum(jnp.argmax(logits, -1) == env.search_labels[i:i + 16]))
     assert float(env.evaluate(jax.random.key(0), arch)) == pytest.approx(100.0 * correct / 32)
     assert env.arch_to_string(arch) == "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|nor_conv_3x3~0|none~1|avg_pool_3x3~2|"
