@@ -254,7 +254,7 @@ class SearchCell(nn.Module):
     reduction: bool
     reduction_prev: bool
     affine: bool = False
-    scan: bool = True  # False: call each node twice, unscanned (the reference the scan is tested against)
+    scan: bool = True  # False: call each node per pair, unscanned (the same computation, slower to compile)
 
     @nn.compact
     def __call__(self, s0: chex.Array, s1: chex.Array, arch: chex.Array, train: bool) -> chex.Array:
