@@ -33,6 +33,8 @@ from l2nas_jax.core import io
 from l2nas_jax.envs.wrapper import InnerDelegate
 
 FORMAT = "l2nas-jax accuracy predictor v1"
+#: Input encodings a predictor may use (see :attr:`Predictor.encoding`).
+ENCODINGS = ("onehot", "ofa-mbv3")
 _META_KEY = "__metadata__"
 
 
@@ -58,11 +60,31 @@ class Predictor:
     y_std: jax.Array  # float32: target std
     hidden: tuple[int, ...] = struct.field(pytree_node=False, default=())
     input_shape: tuple[int, int] = struct.field(pytree_node=False, default=(0, 0))
+    #: ``"onehot"``: the environment's own ``encode`` (``float[rows, cols]``); ``"ofa-mbv3"``: OFA's
+    #: accuracy-predictor encoding (``[1, D]``, :func:`l2nas_jax.spaces.ofa.codec.predictor_features`).
+    encoding: str = struct.field(pytree_node=False, default="onehot")
+    image_sizes: tuple[int, ...] = struct.field(pytree_node=False, default=())  # "ofa-mbv3" only
 
     def __call__(self, encoding: chex.Array) -> jax.Array:
         """Predicted accuracy of one encoding ``float[rows, cols]`` (or a batch ``[..., rows, cols]``)."""
         z = MLP(self.hidden).apply({"params": self.params}, jnp.asarray(encoding, jnp.float32))
         return z * self.y_std + self.y_mean
+
+    def features(self, env: Any, arch: chex.Array) -> chex.Array:
+        """The predictor's input for ``arch`` (in this predictor's :attr:`encoding`; ``env`` supplies the one-hot)."""
+        if self.encoding == "ofa-mbv3":
+            from l2nas_jax.spaces.ofa import codec as ofa_codec
+
+            return ofa_codec.predictor_features(arch, self.image_sizes)[..., None, :]
+        return env.encode(arch)
+
+    def expected_shape(self, env: Any) -> tuple[int, int]:
+        """The input shape this predictor's encoding has on ``env`` (for the shape check)."""
+        if self.encoding == "ofa-mbv3":
+            from l2nas_jax.spaces.ofa import codec as ofa_codec
+
+            return (1, ofa_codec.predictor_features_dim(self.image_sizes))
+        return tuple(env.alpha_shape)
 
 
 def rank_correlations(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
@@ -169,7 +191,8 @@ def save_predictor(path: str | os.PathLike, predictor: Predictor, metadata: dict
     arrays["y_mean"] = np.asarray(predictor.y_mean, np.float32)
     arrays["y_std"] = np.asarray(predictor.y_std, np.float32)
     meta = {**(metadata or {}), "format": FORMAT, "hidden": list(predictor.hidden),
-            "input_shape": list(predictor.input_shape),
+            "input_shape": list(predictor.input_shape), "encoding": predictor.encoding,
+            "image_sizes": list(predictor.image_sizes),
             "normalisation": {"y_mean": float(predictor.y_mean), "y_std": float(predictor.y_std)}}
     arrays[_META_KEY] = np.asarray(json.dumps(meta, default=io._json_default))
     with io.atomic_path(path) as tmp:
@@ -193,7 +216,30 @@ def load_predictor(path: str | os.PathLike) -> tuple[Predictor, dict[str, Any]]:
     params = unflatten_dict({tuple(k.split("/")[1:]): jnp.asarray(v) for k, v in data.items()
                              if k.startswith("params/")})
     pred = Predictor(params=params, y_mean=jnp.asarray(data["y_mean"]), y_std=jnp.asarray(data["y_std"]),
-                     hidden=tuple(meta["hidden"]), input_shape=tuple(meta["input_shape"]))
+                     hidden=tuple(meta["hidden"]), input_shape=tuple(meta["input_shape"]),
+                     encoding=meta.get("encoding", "onehot"), image_sizes=tuple(meta.get("image_sizes", ())))
+    if pred.encoding not in ENCODINGS:
+        raise ValueError(f"{path}: unknown predictor encoding {pred.encoding!r}; known: {', '.join(ENCODINGS)}")
+    return pred, meta
+
+
+def from_ofa_predictor(state_dict: dict[str, Any], image_sizes: Sequence[int] | None = None
+                       ) -> tuple[Predictor, dict[str, Any]]:
+    """``(predictor, metadata)`` of a once-for-all ``AccuracyPredictor`` state_dict (top-1 in %, OFA's encoding).
+
+    OFA's predictor outputs top-1 as a fraction; here it is scaled to % like every accuracy in the
+    package (``y_std`` 100, ``y_mean`` 100 x ``base_acc``). Save it with :func:`save_predictor`.
+    """
+    from l2nas_jax.spaces.ofa import codec as ofa_codec
+    from l2nas_jax.spaces.ofa import convert
+
+    params, base_acc, sizes = convert.convert_predictor_state_dict(state_dict, image_sizes)
+    hidden = tuple(int(params[f"Dense_{i}"]["kernel"].shape[1]) for i in range(len(params) - 1))
+    pred = Predictor(params=jax.tree.map(jnp.asarray, params), y_mean=jnp.float32(100.0 * base_acc),
+                     y_std=jnp.float32(100.0), hidden=hidden, input_shape=(1, ofa_codec.predictor_features_dim(sizes)),
+                     encoding="ofa-mbv3", image_sizes=sizes)
+    meta = {"space": "ofa", "dataset": "imagenet", "fit": {}, "converted_from": "once-for-all AccuracyPredictor",
+            "metric": "predicted ImageNet top-1 (%)"}
     return pred, meta
 
 
@@ -227,7 +273,8 @@ class PredictorEnv(InnerDelegate):
 
     @property
     def max_reward(self) -> jax.Array:
-        return self.predicted_optimum
+        """The best prediction as the reward scale; 100 (accuracy in %) when it is unknown (a converted predictor)."""
+        return jnp.where(jnp.isnan(self.predicted_optimum), jnp.float32(100.0), self.predicted_optimum)
 
     @property
     def optimum(self) -> jax.Array:
@@ -237,16 +284,16 @@ class PredictorEnv(InnerDelegate):
     def evaluate(self, key: chex.PRNGKey, arch: chex.Array) -> chex.Array:
         """Predicted accuracy of ``arch`` (a prediction, not a measurement)."""
         del key
-        return self.predictor(self.inner.encode(arch)).astype(jnp.float32)
+        return self.predictor(self.predictor.features(self.inner, arch)).astype(jnp.float32)
 
     def report(self, arch: chex.Array) -> chex.Array:
         """Predicted accuracy of ``arch`` (the same prediction as ``evaluate``)."""
-        return self.predictor(self.inner.encode(arch)).astype(jnp.float32)
+        return self.predictor(self.predictor.features(self.inner, arch)).astype(jnp.float32)
 
 
 @jax.jit
 def _predict_all(predictor: Predictor, env: Any) -> jax.Array:
-    return predictor(jax.vmap(env.encode)(env.enumerate_archs()))
+    return predictor(jax.vmap(lambda a: predictor.features(env, a))(env.enumerate_archs()))
 
 
 def make_predictor_env(predictor: Predictor, inner: Any, metadata: dict[str, Any] | None = None,
@@ -259,15 +306,19 @@ def make_predictor_env(predictor: Predictor, inner: Any, metadata: dict[str, Any
     inner_ds = getattr(inner, "dataset", None)
     if meta.get("dataset") and inner_ds and meta["dataset"] != inner_ds:
         raise ValueError(f"predictor {source} was fitted on dataset {meta['dataset']!r}, not {inner_ds!r}")
-    if tuple(predictor.input_shape) != tuple(inner.alpha_shape):
+    if predictor.encoding == "ofa-mbv3" and inner.name != "ofa":
+        raise ValueError(f"predictor {source} uses OFA's encoding and searches only the ofa space, not {inner.name!r}")
+    if tuple(predictor.input_shape) != predictor.expected_shape(inner):
         raise ValueError(f"predictor input shape {tuple(predictor.input_shape)} does not match the {inner.name} "
-                         f"encoding {tuple(inner.alpha_shape)}")
+                         f"encoding {predictor.expected_shape(inner)}")
     space = getattr(inner, "space", None)
     enumerable = hasattr(inner, "enumerate_archs") and (space is None or space.enumerate_archs is not None)
     if enumerable:
         best = jnp.max(_predict_all(predictor, inner))
     else:
-        best = jnp.float32(meta.get("fit", {}).get("y_max", float(predictor.y_mean + 3 * predictor.y_std)))
+        fit = meta.get("fit", {})
+        unknown = "converted_from" in meta and "y_max" not in fit  # no training targets: the optimum is unknown
+        best = jnp.float32(np.nan if unknown else fit.get("y_max", float(predictor.y_mean + 3 * predictor.y_std)))
     return PredictorEnv(predictor=predictor, inner=inner, predicted_optimum=jnp.float32(best), name=inner.name,
                         predictor_source=source, alpha_shape=tuple(inner.alpha_shape),
                         arch_shape=tuple(inner.arch_shape), num_archs=int(inner.num_archs))

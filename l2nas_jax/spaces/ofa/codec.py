@@ -125,6 +125,37 @@ def encode(arch: chex.Array) -> chex.Array:
     return onehot * keep[..., None]
 
 
+#: Image sizes of the published OFA accuracy predictor's encoding (``MobileNetArchEncoder``: 128..224 step 4).
+PREDICTOR_IMAGE_SIZES: tuple[int, ...] = tuple(range(128, 225, 4))
+
+
+def predictor_features_dim(image_sizes: Sequence[int] = PREDICTOR_IMAGE_SIZES) -> int:
+    """Length of OFA's accuracy-predictor encoding: one-hot resolution + per-layer kernel and expand one-hots."""
+    return len(image_sizes) + NUM_LAYERS * (len(KERNELS) + len(EXPANDS))
+
+
+def predictor_features(arch: chex.Array, image_sizes: Sequence[int] = PREDICTOR_IMAGE_SIZES) -> chex.Array:
+    """``float32[..., D]``: OFA's ``MobileNetArchEncoder.arch2feature`` of an arch (D = :func:`predictor_features_dim`).
+
+    Layout as OFA's encoder: the resolution one-hot over ``image_sizes``, then for each of the 20
+    layers a kernel one-hot, then for each layer an expand one-hot; skipped layers are all zero.
+    Every :data:`RESOLUTIONS` entry must be in ``image_sizes`` (checked on the host).
+    """
+    missing = [r for r in RESOLUTIONS if r not in image_sizes]
+    if missing:
+        raise ValueError(f"predictor image sizes {list(image_sizes)} lack the space's resolutions {missing}")
+    arch = jnp.asarray(arch, jnp.int32)
+    chex.assert_axis_dimension(arch, -1, ARCH_LEN)
+    res_pos = jnp.asarray([list(image_sizes).index(r) for r in RESOLUTIONS], jnp.int32)[arch[..., RES_ROW]]
+    keep = active_layers(arch)[..., None].astype(jnp.float32)
+    ops = arch[..., :NUM_LAYERS]
+    k = jax.nn.one_hot(op_kernel_idx(ops), len(KERNELS), dtype=jnp.float32) * keep
+    e = jax.nn.one_hot(op_expand_idx(ops), len(EXPANDS), dtype=jnp.float32) * keep
+    flat = arch.shape[:-1] + (-1,)
+    return jnp.concatenate([jax.nn.one_hot(res_pos, len(image_sizes), dtype=jnp.float32),
+                            k.reshape(flat), e.reshape(flat)], axis=-1)
+
+
 def _uniform_ints(bits: chex.Array, n: chex.Array) -> chex.Array:
     """Map uint32 random bits to ints in ``[0, n)`` (modulo bias < n / 2^32, negligible here)."""
     return (bits % jnp.asarray(n, jnp.uint32)).astype(jnp.int32)
