@@ -70,17 +70,17 @@ def recalibrate(model: nn.Module, variables: Any, images: chex.Array, *args: Any
         raise ValueError(f"recalibrate: {n} images is not a multiple of batch_size {batch_size}")
     xs = images.reshape(n // batch_size, batch_size, *images.shape[1:])
 
-    def step(total, x):
+    def step(total, x):  # one copy of the network in the program: no batch peeled off the scan
         m = batch_moments(model, variables, x, *args)
-        return jax.tree.map(jnp.add, total, {k: (mean, var) for k, (mean, var, _) in m.items()}), None
+        return {k: (t[0] + mean, t[1] + var, t[2] | upd) for (k, t), (mean, var, upd) in
+                zip(total.items(), (m[k] for k in total))}, None
 
-    first = batch_moments(model, variables, xs[0], *args)
-    init = {k: (mean, var) for k, (mean, var, _) in first.items()}
-    total, _ = jax.lax.scan(step, init, xs[1:])
+    shapes = jax.eval_shape(lambda x: batch_moments(model, variables, x, *args), xs[0])
+    init = {k: tuple(jnp.zeros(s.shape, s.dtype) for s in v) for k, v in shapes.items()}
+    total, _ = jax.lax.scan(step, init, xs)
     nb = xs.shape[0]
-    stats = flatten_dict(jax.tree.map(lambda x: x, dict(variables["batch_stats"])))
-    for path, (mean_sum, var_sum) in total.items():
-        update = first[path][2]
+    stats = flatten_dict(dict(variables["batch_stats"]))
+    for path, (mean_sum, var_sum, update) in total.items():
         for name, value in (("mean", mean_sum / nb), ("var", var_sum / nb)):
             old = stats[(*path, name)]
             stats[(*path, name)] = jnp.where(update, value.astype(old.dtype), old)

@@ -146,9 +146,18 @@ def preprocess(image: Image.Image | np.ndarray, resolution: int) -> np.ndarray:
     RGB conversion, shorter side to ``ceil(resolution / 0.875)`` (bilinear), centre crop, ``/ 255``,
     ImageNet normalisation; ``image`` is a PIL image or a uint8 HWC array.
     """
+    return normalize(crop(image, resolution))
+
+
+def crop(image: Image.Image | np.ndarray, resolution: int) -> np.ndarray:
+    """OFA's resize and centre crop without the normalisation -> uint8 ``[resolution, resolution, 3]``.
+
+    A quarter of :func:`preprocess`'s memory: arrays that stay on a device for many evaluations
+    (search splits at every resolution) are kept like this and normalised on the device.
+    """
     resolution = check_resolution(resolution)
     img = center_crop(resize_shorter(to_pil_rgb(image), resize_size(resolution)), resolution)
-    return normalize(np.asarray(img, np.uint8))
+    return np.asarray(img, np.uint8)
 
 
 # ---------------------------------------------------------------------------------------------- subsets
@@ -260,13 +269,46 @@ def read_imagefolder(
       ValueError: ``root`` missing or not a directory, no class directories, no images, an unreadable
         image (named), a bad ``resolution`` or ``limit``.
     """
-    resolution, limit = check_resolution(resolution), check_limit(limit)
+    resolution = check_resolution(resolution)
+    crops, labels, classes = read_imagefolder_crops(root, (resolution,), limit=limit, seed=seed, progress=progress)
+    return normalize(crops[resolution]), labels, classes
+
+
+def _fill(images: Iterable[Image.Image], n: int, resolutions: tuple[int, ...]) -> dict[int, np.ndarray]:
+    """uint8 :func:`crop` s of ``n`` images at every resolution (each image decoded once)."""
+    out = {r: np.empty((n, r, r, 3), np.uint8) for r in resolutions}
+    row = 0
+    for img in images:
+        for r in resolutions:
+            out[r][row] = crop(img, r)
+        row += 1
+    if row != n:
+        raise RuntimeError(f"expected {n} images, read {row}")
+    return out
+
+
+def _check_resolutions(resolutions: Iterable[int]) -> tuple[int, ...]:
+    res = tuple(check_resolution(r) for r in resolutions)
+    if not res:
+        raise ValueError("no resolution given")
+    return res
+
+
+def read_imagefolder_crops(
+    root: str | os.PathLike,
+    resolutions: Iterable[int],
+    *,
+    limit: int | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> tuple[dict[int, np.ndarray], np.ndarray, list[str]]:
+    """An ImageFolder tree as uint8 :func:`crop` s at each resolution -> (``{res: [N, res, res, 3]}``, labels,
+    class names); each image is decoded once. Subset, order and errors as :func:`read_imagefolder`."""
+    resolutions, limit = _check_resolutions(resolutions), check_limit(limit)
     files, labels, classes = list_imagefolder(root)
     keep = subset_indices(len(files), limit, seed)
-    images = np.empty((len(keep), resolution, resolution, 3), np.float32)
-    for row, i in enumerate(_progress(keep, len(keep), f"ImageNet {Path(root).name}", progress)):
-        images[row] = preprocess(open_image(files[i]), resolution)
-    return images, labels[keep], classes
+    images = (open_image(files[i]) for i in _progress(keep, len(keep), f"ImageNet {Path(root).name}", progress))
+    return _fill(images, len(keep), resolutions), labels[keep], classes
 
 
 # ---------------------------------------------------------------------------------------------- tfds
@@ -341,6 +383,24 @@ def read_tfds_imagenet(
     progress: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """tfds' ``imagenet2012`` ``split``, preprocessed for evaluation -> (float32 ``[N, res, res, 3]``,
+    int32 ``[N]``, the 1000 synset names); see :func:`read_tfds_crops`."""
+    resolution = check_resolution(resolution)
+    crops, labels, names = read_tfds_crops(data_dir, (resolution,), split=split, limit=limit, seed=seed,
+                                           manual_dir=manual_dir, progress=progress)
+    return normalize(crops[resolution]), labels, names
+
+
+def read_tfds_crops(
+    data_dir: str | os.PathLike,
+    resolutions: Iterable[int],
+    *,
+    split: str = "validation",
+    limit: int | None = None,
+    seed: int = 0,
+    manual_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """tfds' ``imagenet2012`` ``split`` as uint8 :func:`crop` s at each resolution -> (``{res: [N, res, res, 3]}``,
     int32 ``[N]``, the 1000 synset names).
 
     The stored JPEG bytes are decoded with Pillow (as OFA's loader decodes the original files), then
@@ -353,7 +413,7 @@ def read_tfds_imagenet(
       RuntimeError: tensorflow-datasets or TensorFlow not installed, or the data not prepared in
         ``data_dir`` (the message says how to prepare it).
     """
-    resolution, limit = check_resolution(resolution), check_limit(limit)
+    resolutions, limit = _check_resolutions(resolutions), check_limit(limit)
     tfds = _import_tfds()
     where = str(Path(data_dir).expanduser())
     try:
@@ -374,15 +434,19 @@ def read_tfds_imagenet(
     except Exception as e:  # tfds raises many types (AssertionError, DatasetNotFoundError, ...)
         raise _tfds_error(e, where, split) from None
     keep = subset_indices(n, limit, seed)
-    images = np.empty((len(keep), resolution, resolution, 3), np.float32)
-    labels = np.empty(len(keep), np.int32)
-    row = 0
-    for image, label in _progress(_pick(tfds.as_numpy(ds), keep), len(keep), f"{TFDS_NAME} {split}", progress):
-        images[row], labels[row] = preprocess(_decode(image), resolution), label
-        row += 1
-    if row != len(keep):
-        raise RuntimeError(f"{TFDS_NAME} ({split}) in {where} yielded {row} of its {n} recorded examples")
-    return images, labels, list(info.features["label"].names)
+    labels: list[int] = []
+
+    def images() -> Iterator[Image.Image]:
+        for image, label in _progress(_pick(tfds.as_numpy(ds), keep), len(keep), f"{TFDS_NAME} {split}", progress):
+            labels.append(int(label))
+            yield _decode(image)
+
+    try:
+        crops = _fill(images(), len(keep), resolutions)
+    except RuntimeError:
+        raise RuntimeError(f"{TFDS_NAME} ({split}) in {where} yielded {len(labels)} of its {n} recorded "
+                           f"examples") from None
+    return crops, np.asarray(labels, np.int32), list(info.features["label"].names)
 
 
 # ---------------------------------------------------------------------------------------------- specs
@@ -426,6 +490,25 @@ def parse_data_spec(text: str) -> ImageNetSource:
                      f"subdirectories with images (an ImageFolder tree){more}")
 
 
+def split_sources(text: str) -> tuple[ImageNetSource, ImageNetSource]:
+    """``(train, validation)`` sources of a spec naming a whole dataset: ``imagenet:ROOT`` (or ``imagefolder:ROOT``)
+    with ``ROOT/train`` and ``ROOT/val`` ImageFolder trees, or ``imagenet:DIR`` / ``tfds:DIR`` a tfds data dir
+    (its ``train`` and ``validation`` splits)."""
+    if not isinstance(text, str) or ":" not in text:
+        raise ValueError(f"ImageNet data spec {text!r} is not imagenet:ROOT (ROOT/train and ROOT/val class-folder "
+                         f"trees, or a tfds data dir holding {TFDS_NAME}/)")
+    prefix, _, raw = text.partition(":")
+    root = Path(raw).expanduser()
+    if prefix in ("imagenet", "imagefolder") and (root / "train").is_dir() and (root / "val").is_dir():
+        return ImageNetSource("imagefolder", root / "train"), ImageNetSource("imagefolder", root / "val")
+    source = parse_data_spec(text)
+    if source.kind == "tfds":
+        return source, source
+    raise ValueError(f"ImageNet data spec {text!r}: searching needs the training AND validation images: "
+                     f"imagenet:ROOT with ROOT/train and ROOT/val class-folder trees, or a tfds data dir holding "
+                     f"{TFDS_NAME}/ (got one class-folder tree, {source.path})")
+
+
 def load_imagenet(
     source: ImageNetSource | str,
     resolution: int,
@@ -437,10 +520,27 @@ def load_imagenet(
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Read ``source`` (an :class:`ImageNetSource` or a spec string) with the matching reader; ``split``
     names the tfds split (an ImageFolder ``source`` is already one split's directory)."""
+    resolution = check_resolution(resolution)
+    crops, labels, names = load_imagenet_crops(source, (resolution,), limit=limit, seed=seed, progress=progress,
+                                               split=split)
+    return normalize(crops[resolution]), labels, names
+
+
+def load_imagenet_crops(
+    source: ImageNetSource | str,
+    resolutions: Iterable[int],
+    *,
+    limit: int | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    split: str = "validation",
+) -> tuple[dict[int, np.ndarray], np.ndarray, list[str]]:
+    """:func:`load_imagenet` as uint8 crops at several resolutions (``{res: [N, res, res, 3]}``), each image
+    decoded once; normalise with :func:`normalize`."""
     if isinstance(source, str):
         source = parse_data_spec(source)
     if source.kind == "imagefolder":
-        return read_imagefolder(source.path, resolution, limit=limit, seed=seed, progress=progress)
+        return read_imagefolder_crops(source.path, resolutions, limit=limit, seed=seed, progress=progress)
     if source.kind == "tfds":
-        return read_tfds_imagenet(source.path, resolution, split=split, limit=limit, seed=seed, progress=progress)
+        return read_tfds_crops(source.path, resolutions, split=split, limit=limit, seed=seed, progress=progress)
     raise ValueError(f"unknown ImageNet source kind {source.kind!r}; accepted: imagefolder, tfds")

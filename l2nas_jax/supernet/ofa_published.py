@@ -1,0 +1,148 @@
+"""A converted once-for-all supernet on disk, and the accuracy of one of its subnets as OFA measures it.
+
+``l2nas convert-ofa CKPT --out DIR`` writes DIR as:
+
+* ``supernet.json`` -- ``{"space": "ofa", "kind": "ofa-converted", "net": {"width", "num_classes"},
+  "dataset": {"name": "imagenet"}, "source": {checkpoint path, sha256, size}, provenance}``;
+* ``variables/`` -- an orbax checkpoint of ``{"params", "batch_stats"}`` of
+  :class:`~l2nas_jax.spaces.ofa.nets.OFASupernet` (orbax writes into a temporary directory and
+  renames it when complete, and ``supernet.json`` is written atomically after it: a directory is
+  either whole or refused).
+
+:func:`subnet_accuracy` is OFA's evaluation of one subnet (``ofa/tutorial/imagenet_eval_helper.py``):
+re-calibrate the batch-norm statistics on a fixed subset of training images
+(:mod:`~l2nas_jax.supernet.bn_recal`), then classify in eval mode. One jitted program per image
+shape with the subnet traced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from l2nas_jax.core import io
+from l2nas_jax.core.provenance import provenance
+from l2nas_jax.spaces.ofa import nets
+from l2nas_jax.supernet import bn_recal
+
+KIND = "ofa-converted"
+META_FILE = "supernet.json"
+VARIABLES_DIR = "variables"
+#: ImageNet's per-channel mean / std on the 0-1 scale (torchvision's Normalize, as OFA uses).
+MEAN = (0.485, 0.456, 0.406)
+STD = (0.229, 0.224, 0.225)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_converted(out: str | os.PathLike, net_kwargs: Mapping[str, Any], variables: Mapping[str, Any],
+                    source: str | os.PathLike | None = None, *, overwrite: bool = False) -> Path:
+    """Write a converted supernet directory (see module docstring); returns its path.
+
+    Refuses an ``out`` that already holds a supernet or any file, unless ``overwrite``.
+    """
+    import orbax.checkpoint as ocp  # heavy: only when a supernet is written
+
+    out = Path(out).expanduser().absolute()
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise ValueError(f"--out {out} is not empty; pass --overwrite to replace its supernet, or choose another")
+        for name in (META_FILE, VARIABLES_DIR):
+            p = out / name
+            if p.is_dir():
+                import shutil
+
+                shutil.rmtree(p)
+            elif p.exists():
+                p.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    tree = {"params": variables["params"], "batch_stats": variables["batch_stats"]}
+    with ocp.StandardCheckpointer() as ckpt:
+        ckpt.save(out / VARIABLES_DIR, jax.tree.map(np.asarray, tree))
+        ckpt.wait_until_finished()
+    meta: dict[str, Any] = {"space": "ofa", "kind": KIND, "net": dict(net_kwargs),
+                            "dataset": {"name": "imagenet", "num_classes": int(net_kwargs["num_classes"])},
+                            "provenance": provenance()}
+    if source is not None:
+        src = Path(source)
+        meta["source"] = {"checkpoint": str(src.absolute()), "sha256": _sha256(src), "bytes": src.stat().st_size}
+    io.write_json(out / META_FILE, meta)
+    return out
+
+
+def is_converted(run_dir: str | os.PathLike) -> bool:
+    """Whether ``run_dir`` is a converted once-for-all supernet (not a ``train/supernet.py`` run)."""
+    meta = Path(run_dir) / META_FILE
+    try:
+        return meta.is_file() and json.loads(meta.read_text()).get("kind") == KIND
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
+def load_converted(run_dir: str | os.PathLike) -> tuple[nets.OFASupernet, dict[str, Any], dict[str, Any]]:
+    """``(model, variables, meta)`` of a directory written by :func:`write_converted`."""
+    import orbax.checkpoint as ocp
+
+    run_dir = Path(run_dir).expanduser().absolute()
+    if not is_converted(run_dir):
+        raise ValueError(f"{run_dir} is not a converted OFA supernet (no {META_FILE} of kind {KIND!r}; "
+                         f"write one with l2nas convert-ofa CKPT --out DIR)")
+    meta = json.loads((run_dir / META_FILE).read_text())
+    model = nets.make_supernet(**meta["net"])
+    like = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)),
+                                             jnp.zeros((26,), jnp.int32)))
+    target = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), dict(like))
+    try:
+        with ocp.StandardCheckpointer() as ckpt:
+            restored = ckpt.restore(run_dir / VARIABLES_DIR, target)
+    except (ValueError, KeyError, TypeError, FileNotFoundError) as e:
+        raise ValueError(f"{run_dir}/{VARIABLES_DIR} does not hold this supernet's variables: {e}") from None
+    return model, jax.tree.map(jnp.asarray, restored), meta
+
+
+def normalize(images_u8: chex.Array) -> chex.Array:
+    """uint8 RGB -> float32 ``(x / 255 - mean) / std`` on the device (the crops stay uint8 in memory)."""
+    x = images_u8.astype(jnp.float32) / jnp.float32(255.0)
+    return (x - jnp.asarray(MEAN, jnp.float32)) / jnp.asarray(STD, jnp.float32)
+
+
+def accuracy(model: Any, variables: Any, arch: chex.Array, images_u8: chex.Array, labels: chex.Array,
+             batch_size: int) -> chex.Array:
+    """Top-1 accuracy (%) in eval mode (running BN statistics) of subnet ``arch`` on uint8 crops."""
+    n = images_u8.shape[0]
+    chex.assert_shape(labels, (n,))
+    xs = images_u8.reshape(n // batch_size, batch_size, *images_u8.shape[1:])
+    ys = labels.reshape(n // batch_size, batch_size)
+
+    def one(xy):
+        logits = model.apply(variables, normalize(xy[0]), arch, train=False)
+        return jnp.sum(jnp.argmax(logits, -1) == xy[1])
+
+    return 100.0 * jnp.sum(jax.lax.map(one, (xs, ys))) / n
+
+
+def recalibrated_accuracy(model: Any, variables: Any, arch: chex.Array, calib_u8: chex.Array, images_u8: chex.Array,
+                          labels: chex.Array, batch_size: int) -> chex.Array:
+    """OFA's subnet evaluation: BN statistics re-estimated on ``calib_u8``, then :func:`accuracy` (traceable)."""
+    calibrated = bn_recal.recalibrate(model, variables, normalize(calib_u8), arch, batch_size=batch_size)
+    return accuracy(model, calibrated, arch, images_u8, labels, batch_size)
+
+
+__all__ = ["KIND", "accuracy", "is_converted", "load_converted", "normalize", "recalibrated_accuracy",
+           "write_converted"]
