@@ -152,13 +152,34 @@ def _supernet_env(space: str, dataset: str | None, run_dir: str | os.PathLike, i
                   data_dir: str | None) -> Environment:
     """The supernet environment of a ``train/supernet.py`` run, checked against the requested space and dataset
     (``""``/None: the supernet's own)."""
-    from l2nas_jax.envs.supernet import load_supernet_env
+    from l2nas_jax.supernet import ofa_published
 
-    env = load_supernet_env(run_dir, max_images=images, data_dir=data_dir, dataset=dataset)
+    if ofa_published.is_converted(run_dir):
+        env = _converted_ofa_env(dataset, run_dir, images, data_dir)
+    else:
+        from l2nas_jax.envs.supernet import load_supernet_env
+
+        env = load_supernet_env(run_dir, max_images=images, data_dir=data_dir, dataset=dataset)
     if env.name != space:
         raise ValueError(f"{run_dir} holds a supernet trained on the {env.name} space, not {space}: "
                          f"pass --space {env.name}")
     return env
+
+
+def _converted_ofa_env(dataset: str | None, run_dir: str | os.PathLike, images: int | None,
+                       data: str | None) -> Environment:
+    """A converted once-for-all supernet on ImageNet (``data``: ``imagenet:ROOT``, or a tfds data dir)."""
+    if dataset and dataset != "imagenet":
+        raise ValueError(f"{run_dir} holds a converted OFA supernet (ImageNet), not a {dataset} one: drop --dataset")
+    if not data:
+        raise ValueError(f"{run_dir} holds a converted OFA supernet: pass its ImageNet with --data imagenet:ROOT "
+                         f"(ROOT/train and ROOT/val class-folder trees, or a tfds data dir holding imagenet2012)")
+    if ":" not in str(data):
+        data = f"imagenet:{data}"
+    from l2nas_jax.envs.ofa_imagenet import load_ofa_imagenet_env
+
+    n = images if images is not None else 1000
+    return load_ofa_imagenet_env(run_dir, str(data), search_images=n, report_images=n)
 
 
 def run_method(

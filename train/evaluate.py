@@ -25,6 +25,10 @@ Examples::
         --dtype bfloat16
     # an --out holding an earlier run (a dry run too) is refused; --overwrite removes that run's files first
     python train/evaluate.py --space darts --genotype DARTS_V1 --dry-run --out /tmp/v2 --overwrite
+    # no training: a subnet of a published OFA supernet (l2nas convert-ofa) on ImageNet, as OFA evaluates it
+    # (BN statistics re-calibrated on 2000 training images, then the validation images; ROOT/train, ROOT/val)
+    python train/evaluate.py --space ofa --supernet runs/ofa_w10 --subnet "r224 d=4,4,4,4,4 | ..." \
+        --data imagenet:ROOT --out runs/ofa_eval
 
 ``--genotype`` accepts: the architecture string of the space (DARTS ``Genotype(normal=[...], ...)``,
 NB201 ``|op~0|+|...|``, OFA ``r224 d=... | k3e4 ...`` or OFA's JSON ``{"ks", "e", "d", "r"}``), a
@@ -58,6 +62,7 @@ from l2nas_jax.supernet.sharding import initialize_distributed
 from l2nas_jax.supernet.train import DTYPES
 
 DISTRIBUTED_FLAGS = ("distributed", "coordinator", "num_processes", "process_id")
+CONVERTED_FLAGS = ("supernet", "data", "calib_images", "max_images")
 
 
 def _heldout(value: str) -> int | float:
@@ -83,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="train/evaluate.py", description=__doc__ + protocols_help(),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--space", required=True, choices=evaluation_spaces())
-    p.add_argument("--genotype", required=True,
+    p.add_argument("--genotype", "--subnet", dest="genotype", required=True,
                    help="architecture string, named DARTS genotype, file, l2nas search results.json or evaluate.json")
     p.add_argument("--dataset", default="cifar10", choices=DATASETS)
     p.add_argument("--out", required=True, help="output directory")
@@ -116,6 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--width", type=float, default=1.0, help="OFA width multiplier (1.0 or 1.2)")
     n.add_argument("--base-widths", type=_widths, default=None, help="OFA: 9 stage widths (tiny CPU nets)")
     n.add_argument("--resolution", type=int, default=None, help="OFA input resolution (default: the subnet's r)")
+    o = p.add_argument_group("a converted OFA supernet (no training; l2nas convert-ofa)")
+    o.add_argument("--supernet", default=None, metavar="DIR",
+                   help="evaluate --subnet of this converted supernet on ImageNet instead of training it")
+    o.add_argument("--data", default=None, metavar="imagenet:ROOT",
+                   help="ROOT/train and ROOT/val class-folder trees, or a tfds data dir holding imagenet2012")
+    o.add_argument("--calib-images", type=int, default=2000, help="training images for BN re-calibration (2000)")
+    o.add_argument("--max-images", type=int, default=None,
+                   help="validation images evaluated (default all; kept in memory, ~150 KB each at 224 px)")
     r = p.add_argument_group("run")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--max-steps", type=int, default=None,
@@ -144,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def make_job(args: argparse.Namespace) -> EvaluateJob:
     """The typed job of parsed flags (the multi-host flags act on the process, not the job)."""
-    flags = {k: v for k, v in vars(args).items() if k not in DISTRIBUTED_FLAGS}
+    flags = {k: v for k, v in vars(args).items() if k not in DISTRIBUTED_FLAGS + CONVERTED_FLAGS}
     return EvaluateJob(**flags, command=" ".join(["python", "train/evaluate.py", *sys.argv[1:]]))
 
 
@@ -152,8 +165,37 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Train as ``args`` say; return the summary written to evaluate.json."""
     if args.distributed:  # before any JAX computation (importing the library computes nothing)
         initialize_distributed(args.coordinator, args.num_processes, args.process_id)
+    if args.supernet is not None:
+        return evaluate_converted(args)
+    if args.data is not None:
+        raise ValueError("--data is for a converted OFA supernet (--supernet DIR); training reads --dataset/--data-dir")
     job = make_job(args)
     return train_and_evaluate(job, log=lambda line: print(line, file=sys.stderr)).summary
+
+
+def evaluate_converted(args: argparse.Namespace) -> dict[str, Any]:
+    """``--supernet``: one subnet of a converted OFA supernet on ImageNet; writes --out/evaluate.json."""
+    from pathlib import Path
+
+    from l2nas_jax.core import io
+    from l2nas_jax.supernet.ofa_published import evaluate_subnet
+
+    if args.space != "ofa":
+        raise ValueError(f"--supernet evaluates a converted OFA supernet: pass --space ofa, not {args.space}")
+    if not args.data:
+        raise ValueError("--supernet needs its ImageNet: --data imagenet:ROOT")
+    out = Path(args.out) / "evaluate.json"
+    if out.exists() and not args.overwrite:
+        raise ValueError(f"{out} exists; pass --overwrite to replace it")
+    summary = evaluate_subnet(args.supernet, args.genotype, args.data, calib_images=args.calib_images,
+                              max_images=args.max_images, batch_size=args.eval_batch_size, seed=args.seed,
+                              progress=args.progress)
+    summary["command"] = " ".join(["python", "train/evaluate.py", *sys.argv[1:]])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    io.write_json(out, summary)
+    print(f"{summary['subnet']}: top-1 {summary['top1']:.2f} %, top-5 {summary['top5']:.2f} % on "
+          f"{summary['images']} validation images ({summary['macs_M']:.0f}M MACs) -> {out}", file=sys.stderr)
+    return summary
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""Command line: ``l2nas search``, ``compare``, ``sweep``, ``transfer`` and ``latency``; one thin module per subcommand.
+"""Command line: ``l2nas search``, ``compare``, ``sweep``, ``transfer``, ``latency`` and ``convert-ofa``; one module each.
 
 Each subcommand parses its flags, builds the library call, runs it and prints; all logic lives
 in the library. Errors from bad input are printed as one line (``l2nas: error: ...``) with exit
@@ -19,6 +19,7 @@ from typing import Any, Sequence
 
 from l2nas_jax.cli import interrupt
 from l2nas_jax.cli.compare import add_compare_parser
+from l2nas_jax.cli.convert import add_convert_parser
 from l2nas_jax.cli.latency import add_latency_parser
 from l2nas_jax.cli.search import add_search_parser
 from l2nas_jax.cli.sweep import add_sweep_parser
@@ -28,7 +29,8 @@ from l2nas_jax.core.cpu import use_all_cpu_cores
 from l2nas_jax.core.threefry import unroll_on_cpu
 
 #: The subcommands, in ``--help`` order: adding one is one module plus one line here.
-SUBCOMMANDS = (add_search_parser, add_compare_parser, add_sweep_parser, add_transfer_parser, add_latency_parser)
+SUBCOMMANDS = (add_search_parser, add_compare_parser, add_sweep_parser, add_transfer_parser, add_latency_parser,
+               add_convert_parser)
 
 
 def add_compile_cache_arg(p: argparse.ArgumentParser) -> None:

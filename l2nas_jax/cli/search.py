@@ -8,6 +8,7 @@ file back and runs exactly the saved spec, refusing any flag it would ignore.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -72,11 +73,17 @@ def add_search_args(s: argparse.ArgumentParser) -> None:
                    help="search a fitted accuracy predictor (l2nas_jax.envs.predictor.save_predictor) instead of "
                         "the space's evaluator")
     s.add_argument("--supernet", default=None, metavar="DIR",
-                   help="search a supernet trained by train/supernet.py (reward: the path's held-out accuracy); "
-                        "the way to search the darts and ofa spaces")
+                   help="search a supernet trained by train/supernet.py (reward: the path's held-out accuracy), "
+                        "or an OFA supernet converted by l2nas convert-ofa (with --data); the way to search the "
+                        "darts and ofa spaces")
     s.add_argument("--supernet-images", type=int, default=2048, metavar="N",
                    help="held-out images per supernet evaluation (default 2048)")
     s.add_argument("--data-dir", default=None, help="tensorflow-datasets dir of the supernet's dataset (CIFAR)")
+    s.add_argument("--data", dest="data_dir", metavar="imagenet:ROOT",
+                   help="the ImageNet of a converted OFA supernet (l2nas convert-ofa): ROOT/train and ROOT/val "
+                        "class-folder trees, or a tfds data dir holding imagenet2012; each subnet is scored at its "
+                        "resolution after BN re-calibration on 2000 training images (--supernet-images: training "
+                        "images searched, and validation images reported)")
     s.set_defaults(dataset=None)  # not given: cifar10, or with --supernet the supernet's own (see spec_from_args)
 
 
@@ -92,6 +99,10 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
     from l2nas_jax.runspec import RunSpec
 
     dataset = args.dataset
+    if dataset is None and args.predictor and not args.supernet and os.path.isfile(args.predictor):
+        from l2nas_jax.envs.predictor import load_predictor  # a predictor is searched on its own dataset
+
+        dataset = load_predictor(args.predictor)[1].get("dataset") or "cifar10"
     if dataset is None and not args.supernet:
         dataset = "cifar10"
     elif dataset is None:  # --dataset left out: a supernet is searched on its own dataset (a given one must match)

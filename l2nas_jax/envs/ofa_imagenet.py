@@ -87,11 +87,6 @@ class OFAImageNetEnv(SupernetEnv):
             arch, (self.variables, self.calib_images, self.report_images, self.report_labels))
 
 
-def _hashable(net: dict[str, Any]) -> dict[str, Any]:
-    """The net's size arguments as the analytic counter takes them (lists as tuples: static arguments)."""
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in net.items()}
-
-
 def _trim(n: int, batch_size: int, what: str) -> int:
     m = n - n % batch_size
     if m <= 0:
@@ -143,7 +138,7 @@ def load_ofa_imagenet_env(
         report_images=tuple(dev(val[r][:report_n]) for r in res), report_labels=dev(val_y[:report_n]),
         calib_images=tuple(dev(train[r][calib_rows]) for r in res),
         space=space, model=model, batch_size=int(batch_size),
-        cost_kwargs=tuple(sorted({**_hashable(meta["net"]), **(cost_kwargs or {})}.items())),
+        cost_kwargs=tuple(sorted({**ofa_published.size_kwargs(meta["net"]), **(cost_kwargs or {})}.items())),
         dataset="imagenet", search_split="imagenet-train-subset", report_split="imagenet-val", name="ofa",
         alpha_shape=tuple(space.alpha_shape), arch_shape=tuple(space.arch_shape), num_archs=int(space.num_archs),
     )

@@ -163,7 +163,9 @@ def read_supernet_meta(run_dir: str | os.PathLike) -> dict[str, Any]:
         raise ValueError(f"{run_dir} is not a supernet run directory (no supernet.json; train one with train/supernet.py)")
     try:
         meta = json.loads(meta_path.read_text())
-        _ = meta["space"], meta["net"], meta["train_config"], meta["dataset"]["name"]  # the fields every use needs
+        _ = meta["space"], meta["net"], meta["dataset"]["name"]  # the fields every use needs
+        if meta.get("kind") != "ofa-converted":  # a converted OFA supernet was not trained here
+            _ = meta["train_config"]
     except (json.JSONDecodeError, KeyError, TypeError) as e:
         raise ValueError(f"{meta_path} is malformed ({type(e).__name__}: {e})") from None
     return meta

@@ -17,6 +17,7 @@ shape with the subnet traced.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -144,5 +145,83 @@ def recalibrated_accuracy(model: Any, variables: Any, arch: chex.Array, calib_u8
     return accuracy(model, calibrated, arch, images_u8, labels, batch_size)
 
 
-__all__ = ["KIND", "accuracy", "is_converted", "load_converted", "normalize", "recalibrated_accuracy",
-           "write_converted"]
+def _padded(images_u8: np.ndarray, labels: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pad to a multiple of ``batch_size``; padded rows get label -1 (never counted as correct)."""
+    pad = -len(labels) % batch_size
+    if pad:
+        images_u8 = np.concatenate([images_u8, np.zeros((pad, *images_u8.shape[1:]), images_u8.dtype)])
+        labels = np.concatenate([labels, np.full(pad, -1, labels.dtype)])
+    return images_u8, labels
+
+
+@functools.partial(jax.jit, static_argnames=("model", "batch_size"))
+def _topk_correct(model: Any, variables: Any, arch: chex.Array, images_u8: chex.Array, labels: chex.Array,
+                  batch_size: int) -> chex.Array:
+    """``int32[2]``: images classified correctly at top-1 and top-5 (eval mode); label -1 rows never count."""
+    n = images_u8.shape[0]
+    xs = images_u8.reshape(n // batch_size, batch_size, *images_u8.shape[1:])
+    ys = labels.reshape(n // batch_size, batch_size)
+
+    def one(xy):
+        logits = model.apply(variables, normalize(xy[0]), arch, train=False)
+        top5 = jax.lax.top_k(logits, 5)[1]
+        hit5 = jnp.any(top5 == xy[1][:, None], axis=-1)
+        return jnp.stack([jnp.sum(top5[:, 0] == xy[1]), jnp.sum(hit5)]).astype(jnp.int32)
+
+    return jnp.sum(jax.lax.map(one, (xs, ys)), axis=0)
+
+
+def evaluate_subnet(
+    run_dir: str | os.PathLike,
+    subnet: Any,
+    data: str,
+    *,
+    calib_images: int = 2000,
+    max_images: int | None = None,
+    batch_size: int = 100,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """ImageNet top-1 / top-5 (%) of one subnet of a converted supernet, as OFA evaluates it.
+
+    ``subnet``: any form :func:`~l2nas_jax.spaces.ofa.codec.as_config` takes; its ``r`` is the resolution.
+    BN statistics are re-calibrated on ``calib_images`` training images (a fixed subset for ``seed``),
+    then ``max_images`` validation images (None: all; kept in memory as uint8 crops, 150 KB each at
+    224 px) are classified. Returns a JSON-ready summary.
+    """
+    from l2nas_jax.spaces.ofa import codec, cost
+    from l2nas_jax.supernet import imagenet
+
+    model, variables, meta = load_converted(run_dir)
+    cfg = codec.as_config(subnet).canonical()
+    arch = jnp.asarray(np.concatenate([codec.config_layers(cfg), [0]]), jnp.int32)  # the resolution is the images'
+    train_src, val_src = imagenet.split_sources(data)
+    calib_n = int(calib_images) - int(calib_images) % batch_size
+    if calib_n <= 0:
+        raise ValueError(f"--calib-images {calib_images} is fewer than one batch ({batch_size})")
+    calib, _, _ = imagenet.load_imagenet_crops(train_src, (cfg.r,), limit=calib_n, seed=seed, progress=progress,
+                                               split="train")
+    if len(calib[cfg.r]) < calib_n:
+        raise ValueError(f"{data}: {len(calib[cfg.r])} training images, fewer than --calib-images {calib_n}")
+    calibrated = bn_recal.recalibrate(model, variables, normalize(jnp.asarray(calib[cfg.r])), arch,
+                                      batch_size=batch_size)
+    val, labels, _ = imagenet.load_imagenet_crops(val_src, (cfg.r,), limit=max_images, seed=seed, progress=progress,
+                                                  split="validation")
+    x, y = _padded(val[cfg.r], labels, batch_size)
+    top1, top5 = (int(v) for v in _topk_correct(model, calibrated, arch, jnp.asarray(x), jnp.asarray(y), batch_size))
+    params, macs = cost.ofa_cost(cfg, **size_kwargs(meta["net"]))
+    n = len(labels)
+    return {"space": "ofa", "supernet": str(Path(run_dir).absolute()), "subnet": str(cfg), "resolution": cfg.r,
+            "top1": 100.0 * top1 / n, "top5": 100.0 * top5 / n, "images": n, "calib_images": calib_n,
+            "params_M": float(params), "macs_M": float(macs), "data": data, "seed": seed, "batch_size": batch_size,
+            "protocol": "OFA: BN statistics re-calibrated on training images, then eval mode on validation images",
+            "provenance": provenance()}
+
+
+def size_kwargs(net: Mapping[str, Any]) -> dict[str, Any]:
+    """A converted net's size arguments as the analytic counter takes them (lists as tuples: static arguments)."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in net.items()}
+
+
+__all__ = ["KIND", "accuracy", "evaluate_subnet", "is_converted", "load_converted", "normalize",
+           "recalibrated_accuracy", "size_kwargs", "write_converted"]

@@ -120,3 +120,53 @@ def test_each_subnet_is_evaluated_at_its_resolution_after_recalibration(converte
     want = ofa_cost(archs, width=1.0, num_classes=10, base_widths=TINY)
     np.testing.assert_allclose(np.asarray(macs), np.asarray(want[1]))
     np.testing.assert_allclose(np.asarray(params), np.asarray(want[0]))
+
+
+@pytest.mark.slow
+def test_train_evaluate_scores_one_subnet_of_a_converted_supernet(converted_dir, imagenet_root, tmp_path, capsys):
+    """train/evaluate.py --supernet: re-calibrate on training images, classify every validation image (6, in
+    batches of 4: the padded rows never count), top-1 and top-5 as computed here from the same subset."""
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location("evaluate_script", Path(__file__).parents[2] / "train" / "evaluate.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out, model, variables = converted_dir
+    subnet = "r128 d=2,3,2,4,2 | k3e4 k5e6 - - | k7e3 k3e3 k5e4 - | k3e6 k3e6 - - | k5e4 k7e6 k3e3 k3e4 | k5e3 k5e3 - -"
+    rc = script.main(["--space", "ofa", "--supernet", str(out), "--subnet", subnet, "--data", f"imagenet:{imagenet_root}",
+                      "--calib-images", "8", "--eval-batch-size", "4", "--out", str(tmp_path / "eval"), "--no-progress"])
+    assert rc == 0, capsys.readouterr().err
+    summary = json.loads((tmp_path / "eval" / "evaluate.json").read_text())
+    assert summary["images"] == 6 and summary["calib_images"] == 8 and summary["resolution"] == 128
+
+    cfg = codec.as_config(subnet)
+    arch = jnp.asarray(np.concatenate([codec.config_layers(cfg), [0]]), jnp.int32)
+    calib, _, _ = imagenet.load_imagenet_crops(imagenet.split_sources(f"imagenet:{imagenet_root}")[0], (128,),
+                                               limit=8, seed=0, progress=False)
+    val, labels, _ = imagenet.read_imagefolder_crops(imagenet_root / "val", (128,), progress=False)
+    v = bn_recal.recalibrate(model, variables, ofa_published.normalize(jnp.asarray(calib[128])), arch, batch_size=4)
+    logits = np.asarray(model.apply(v, ofa_published.normalize(jnp.asarray(val[128])), arch, train=False))
+    top5 = np.argsort(-logits, axis=-1)[:, :5]
+    assert summary["top1"] == pytest.approx(100.0 * np.mean(top5[:, 0] == labels), abs=1e-6)
+    assert summary["top5"] == pytest.approx(100.0 * np.mean(np.any(top5 == labels[:, None], axis=1)), abs=1e-6)
+    assert summary["top5"] >= summary["top1"]
+    assert script.main(["--space", "ofa", "--supernet", str(out), "--subnet", subnet, "--data",
+                        f"imagenet:{imagenet_root}", "--out", str(tmp_path / "eval"), "--no-progress"]) == 2
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+
+
+def test_search_cli_reaches_the_imagenet_environment(converted_dir, imagenet_root, capsys):
+    """``l2nas search --supernet CONVERTED``: --data is required, and the ImageNet environment is what is built
+    (here refused: 12 training images cannot hold OFA's 2000 re-calibration images)."""
+    from l2nas_jax.cli import main
+
+    out = str(converted_dir[0])
+    assert main(["search", "--space", "ofa", "--supernet", out, "--queries", "10"]) == 2
+    assert "pass its ImageNet with --data imagenet:ROOT" in capsys.readouterr().err
+    assert main(["search", "--space", "ofa", "--supernet", out, "--data", f"imagenet:{imagenet_root}",
+                 "--supernet-images", "100", "--queries", "10", "--no-progress"]) == 2
+    assert "training split has 12 images, fewer than the 2000 re-calibration + 100 search images" in \
+        capsys.readouterr().err
+    assert main(["search", "--space", "ofa", "--supernet", out, "--dataset", "cifar10", "--data", "imagenet:x"]) == 2
+    assert "converted OFA supernet (ImageNet), not a cifar10 one" in capsys.readouterr().err

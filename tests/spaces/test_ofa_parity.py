@@ -320,3 +320,51 @@ def test_predictor_conversion_errors(reference_predictor):
     pred, meta = predictor_lib.from_ofa_predictor(sd)
     with pytest.raises(ValueError, match="fitted on space .ofa., not .darts."):
         predictor_lib.make_predictor_env(pred, SpaceEnv(space=get_space("darts"), dataset="cifar10"), meta)
+
+
+# ------------------------------------------------------------------------------------------ l2nas convert-ofa
+
+
+def test_cli_converts_a_supernet_checkpoint(ref_net, converted, tmp_path, capsys):
+    from l2nas_jax.cli import main
+    from l2nas_jax.supernet import ofa_published
+
+    ckpt = tmp_path / "ofa_mbv3_d234_e346_k357_w1.0.pth"
+    torch.save({"state_dict": ref_net.state_dict()}, ckpt)
+    out = tmp_path / "supernet"
+    assert main(["convert-ofa", str(ckpt), "--out", str(out)]) == 0, capsys.readouterr().err
+    assert "width 1, 1000 classes" in capsys.readouterr().out
+    model, variables, meta = ofa_published.load_converted(out)
+    assert meta["source"]["sha256"] and meta["net"] == {"width": 1.0, "num_classes": 1000}
+    assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(variables), jax.tree.leaves(converted[1])))
+    assert main(["convert-ofa", str(ckpt), "--out", str(out)]) == 2
+    assert "is not empty; pass --overwrite" in capsys.readouterr().err
+    assert main(["convert-ofa", str(ckpt), "--out", str(tmp_path / "w12"), "--width", "1.2"]) == 2
+    assert "width: stage widths" in capsys.readouterr().err
+    assert not (tmp_path / "w12" / "supernet.json").exists()  # nothing half-written
+
+
+@pytest.mark.slow
+def test_cli_converts_the_predictor_and_searches_it(reference_predictor, tmp_path, capsys):
+    import json
+
+    from l2nas_jax.cli import main
+
+    _, ref = reference_predictor
+    ckpt = tmp_path / "acc_predictor.pth"
+    torch.save(ref.state_dict(), ckpt)
+    assert main(["convert-ofa", str(ckpt), "--out", str(tmp_path / "pred")]) == 0, capsys.readouterr().err
+    pred, meta = predictor_lib.load_predictor(tmp_path / "pred.npz")
+    assert pred.encoding == "ofa-mbv3" and pred.image_sizes == codec.PREDICTOR_IMAGE_SIZES
+    assert main(["convert-ofa", str(ckpt), "--out", str(tmp_path / "pred"), "--width", "1.0"]) == 2
+    assert "--width is for a supernet" in capsys.readouterr().err
+    rc = main(["search", "--space", "ofa", "--predictor", str(tmp_path / "pred.npz"), "--max-macs", "300M",
+               "--method", "rea", "--queries", "40", "--seeds", "2", "--out", str(tmp_path / "run"), "--no-progress"])
+    assert rc == 0, capsys.readouterr().err
+    data = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert data["search_metric"] == "predicted" and all(run["feasible"] for run in data["runs"])
+    for run in data["runs"]:  # the reported best is the reference predictor's value for that subnet
+        arch = codec.as_config(run["best_arch"])
+        with torch.no_grad():
+            want = 100.0 * float(ref.predict_acc(_ofa_dicts(codec.config_to_arch(arch)[None])))
+        assert run["best_report"] == pytest.approx(want, abs=1e-3)
