@@ -11,6 +11,13 @@ computes the same values as ``lax.conv_general_dilated`` and its gradients with 
 convolutions only (the transposes and kernel flips XLA would insert, written out), so a branch's
 convolutions compile like the fixed network's.
 
+Depthwise convolutions on the CPU are not convolution ops at all: XLA:CPU runs a grouped
+convolution with one channel per group on a slow generic path (a 7x7 depthwise conv took
+25-60x the time of the same sum written out, ``benchmarks/results/ofa_parity.md``), so there
+:func:`depthwise_taps` computes it as a sum over the kernel taps of strided input windows times
+that tap's weights -- elementwise work XLA fuses, differentiated by JAX as such. Other backends
+keep the convolution op (cuDNN / TPU convolutions are fast).
+
 Supported: NHWC inputs, HWIO kernels, explicit padding, any stride and kernel dilation, and
 ``feature_group_count`` 1 or depthwise (one input channel per group, as many outputs as inputs).
 Anything else (input dilation, other group shapes, other layouts) falls back to
@@ -108,6 +115,35 @@ def _bwd(strides, padding, dilation, groups, precision, res, dy):
 _canonical_conv.defvjp(_fwd, _bwd)
 
 
+def depthwise_taps(x: jax.Array, w: jax.Array, strides: Sequence[int], padding: Pairs,
+                   dilation: Sequence[int] = (1, 1)) -> jax.Array:
+    """A depthwise NHWC convolution (``w``: ``[kh, kw, 1, C]``) as a sum of strided windows x tap weights.
+
+    Same values as ``lax.conv_general_dilated(..., feature_group_count=C)`` up to summation order;
+    bfloat16 inputs are accumulated in float32.
+    """
+    kh, kw = w.shape[0], w.shape[1]
+    acc = jnp.promote_types(x.dtype, jnp.float32)
+    xp = jnp.pad(x, ((0, 0), tuple(padding[0]), tuple(padding[1]), (0, 0)))
+    oh = (xp.shape[1] - dilation[0] * (kh - 1) - 1) // strides[0] + 1
+    ow = (xp.shape[2] - dilation[1] * (kw - 1) - 1) // strides[1] + 1
+    out = None
+    for i in range(kh):
+        for j in range(kw):
+            start = (0, i * dilation[0], j * dilation[1], 0)
+            limit = (xp.shape[0], start[1] + (oh - 1) * strides[0] + 1, start[2] + (ow - 1) * strides[1] + 1,
+                     xp.shape[3])
+            window = lax.slice(xp, start, limit, (1, strides[0], strides[1], 1))
+            term = window.astype(acc) * w[i, j, 0, :].astype(acc)
+            out = term if out is None else out + term
+    return out.astype(jnp.result_type(x.dtype, w.dtype))
+
+
+def _taps_here() -> bool:
+    """Depthwise convolutions as taps: on the CPU backend (see module docstring)."""
+    return jax.default_backend() == "cpu"
+
+
 def _is_nhwc(dimension_numbers: Any) -> bool:
     """Whether flax/lax ``dimension_numbers`` describe NHWC inputs/outputs and HWIO kernels."""
     if dimension_numbers is None:
@@ -134,5 +170,8 @@ def conv_general_dilated(lhs: jax.Array, rhs: jax.Array, window_strides: Sequenc
                                         dimension_numbers, feature_group_count, batch_group_count, precision,
                                         preferred_element_type)
     pads = tuple((int(lo), int(hi)) for lo, hi in padding)
+    if depthwise and _taps_here():
+        return depthwise_taps(lhs, rhs, tuple(int(s) for s in window_strides), pads,
+                              tuple(int(d) for d in (rhs_dilation or (1, 1))))
     return _canonical_conv(lhs, rhs, tuple(int(s) for s in window_strides), pads,
                            tuple(int(d) for d in (rhs_dilation or (1, 1))), int(feature_group_count), precision)

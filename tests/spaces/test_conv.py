@@ -35,9 +35,14 @@ def _inputs(h, w, c_in, c_out, k, groups, seed=0):
     return x, kernel, ky
 
 
+@pytest.mark.parametrize("taps", [True, False], ids=["cpu-taps", "conv-op"])
 @pytest.mark.parametrize("case", CASES, ids=[str(c) for c in CASES])
-def test_values_and_gradients_equal_lax(case):
+def test_values_and_gradients_equal_lax(case, taps, monkeypatch):
+    """Both depthwise forms (taps on the CPU, the canonical convolution elsewhere) and dense convs."""
     h, w, c_in, c_out, k, stride, dilation, pad, groups = case
+    if groups == 1 and not taps:
+        pytest.skip("dense convolutions have one form")
+    monkeypatch.setattr(conv_lib, "_taps_here", lambda: taps)
     x, kernel, ky = _inputs(h, w, c_in, c_out, k, groups)
     args = ((stride, stride), ((pad, pad), (pad, pad)))
     kw = {"rhs_dilation": (dilation, dilation), "dimension_numbers": DN, "feature_group_count": groups}
@@ -69,9 +74,11 @@ def _dim_labels(fn, *args) -> set[str]:
     return set(re.findall(r"dim_labels=([a-z0-9_>-]+)", text))
 
 
-@pytest.mark.parametrize("groups", [1, 4])
-def test_gradient_inside_a_switch_uses_canonical_convolutions_only(groups):
-    """The reason for the module: under lax.switch XLA leaves JAX's permuted gradient convs as they are."""
+@pytest.mark.parametrize("groups,taps", [(1, True), (4, False), (4, True)])
+def test_gradient_inside_a_switch_uses_canonical_convolutions_only(groups, taps, monkeypatch):
+    """The reason for the module: under lax.switch XLA leaves JAX's permuted gradient convs as they are.
+    A depthwise conv on the CPU (taps) has no convolution op left at all."""
+    monkeypatch.setattr(conv_lib, "_taps_here", lambda: taps)
     x, kernel, _ = _inputs(8, 8, 4, 4, 3, groups)
     args = ((1, 1), ((1, 1), (1, 1)))
 
@@ -83,6 +90,7 @@ def test_gradient_inside_a_switch_uses_canonical_convolutions_only(groups):
 
         return jax.grad(loss, (0, 1))
 
-    assert _dim_labels(grads(conv_lib.conv_general_dilated), x, kernel, 1) == {"b01f_01io->b01f"}
+    want = set() if (groups > 1 and taps) else {"b01f_01io->b01f"}
+    assert _dim_labels(grads(conv_lib.conv_general_dilated), x, kernel, 1) == want
     if groups == 1:  # the layouts the plain gradient leaves inside the conditional (what this module avoids)
         assert _dim_labels(grads(lax.conv_general_dilated), x, kernel, 1) - {"b01f_01io->b01f"}

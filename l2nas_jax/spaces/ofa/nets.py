@@ -43,6 +43,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from l2nas_jax.spaces import conv as conv_lib
 from l2nas_jax.spaces.ofa import codec as codec
 from l2nas_jax.spaces.ofa import cost as cost
 
@@ -80,6 +81,7 @@ def _conv(features: int, k: int, stride: int = 1, groups: int = 1, name: str | N
         feature_group_count=groups,
         use_bias=False,
         kernel_init=conv_init,
+        conv_general_dilated=conv_lib.conv_general_dilated,  # depthwise: fast on the CPU, see spaces/conv.py
         name=name,
     )
 
@@ -216,7 +218,7 @@ class ElasticDepthwiseConv(nn.Module):
             p = (MAX_KERNEL - k.shape[0]) // 2
             kernel = jnp.where(kernel_idx == idx, jnp.pad(k, ((p, p), (p, p), (0, 0), (0, 0))), kernel)
         pad = MAX_KERNEL // 2
-        return jax.lax.conv_general_dilated(
+        return conv_lib.conv_general_dilated(
             x,
             kernel,
             window_strides=(self.stride, self.stride),
