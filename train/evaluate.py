@@ -187,9 +187,13 @@ def evaluate_converted(args: argparse.Namespace) -> dict[str, Any]:
     out = Path(args.out) / "evaluate.json"
     if out.exists() and not args.overwrite:
         raise ValueError(f"{out} exists; pass --overwrite to replace it")
-    summary = evaluate_subnet(args.supernet, args.genotype, args.data, calib_images=args.calib_images,
+    from l2nas_jax.supernet.genotype import resolve_genotype
+
+    subnet, _, source = resolve_genotype("ofa", args.genotype)  # a string, OFA's JSON, a file, a results.json
+    summary = evaluate_subnet(args.supernet, subnet, args.data, calib_images=args.calib_images,
                               max_images=args.max_images, batch_size=args.eval_batch_size, seed=args.seed,
                               progress=args.progress)
+    summary["subnet_source"] = source
     summary["command"] = " ".join(["python", "train/evaluate.py", *sys.argv[1:]])
     out.parent.mkdir(parents=True, exist_ok=True)
     io.write_json(out, summary)

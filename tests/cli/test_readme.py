@@ -29,6 +29,7 @@ EXECUTED_BY = {
     "l2nas sweep": "tests/experiments/test_sweep.py",
     "l2nas transfer": "tests/experiments/test_transfer.py",
     "l2nas latency": "tests/latency/test_latency_search.py",
+    "l2nas convert-ofa": "tests/spaces/test_ofa_parity.py",
     "train/supernet.py": "tests/supernet/test_supernet_train.py",
     "train/evaluate.py": "tests/supernet/test_evaluate.py",
 }
