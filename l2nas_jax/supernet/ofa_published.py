@@ -155,32 +155,33 @@ def _padded(images_u8: np.ndarray, labels: np.ndarray, batch_size: int) -> tuple
 
 
 @functools.partial(jax.jit, static_argnames=("model",))
-def _topk_correct(model: Any, variables: Any, arch: chex.Array, xs_u8: chex.Array, ys: chex.Array) -> chex.Array:
-    """``int32[2]``: images classified correctly at top-1 and top-5 (eval mode) over batches ``xs_u8``
-    ``[nb, bs, H, W, 3]`` (each batch split over the devices when ``xs_u8`` is); label -1 never counts."""
-
-    def one(xy):
-        logits = model.apply(variables, normalize(xy[0]), arch, train=False)
-        top5 = jax.lax.top_k(logits, 5)[1]
-        hit5 = jnp.any(top5 == xy[1][:, None], axis=-1)
-        return jnp.stack([jnp.sum(top5[:, 0] == xy[1]), jnp.sum(hit5)]).astype(jnp.int32)
-
-    return jnp.sum(jax.lax.map(one, (xs_u8, ys)), axis=0)
+def _topk_correct(model: Any, variables: Any, arch: chex.Array, x_u8: chex.Array, y: chex.Array) -> chex.Array:
+    """``int32[2]``: images of one batch classified correctly at top-1 and top-5 (eval mode); label -1 never counts."""
+    logits = model.apply(variables, normalize(x_u8), arch, train=False)
+    top5 = jax.lax.top_k(logits, 5)[1]
+    return jnp.stack([jnp.sum(top5[:, 0] == y), jnp.sum(jnp.any(top5 == y[:, None], axis=-1))]).astype(jnp.int32)
 
 
-def _sharded_batches(x: np.ndarray, y: np.ndarray, batch_size: int) -> tuple[jax.Array, jax.Array]:
-    """``[nb, bs, ...]`` batches on the devices, each batch split over all local devices (data parallel)."""
+def _count_correct(model: Any, variables: Any, arch: chex.Array, images_u8: np.ndarray, labels: np.ndarray,
+                   batch_size: int, progress: bool) -> tuple[int, int]:
+    """Top-1 / top-5 hits over all images, one batch at a time (each split over all local devices; the
+    host copy is streamed to the devices batch by batch), behind a progress bar."""
     from jax.sharding import NamedSharding, PartitionSpec
+    from tqdm import tqdm
 
     from l2nas_jax.supernet.sharding import DATA_AXIS, check_batch_size, make_mesh
 
     mesh = make_mesh()
     check_batch_size(batch_size, mesh)
-    x, y = _padded(x, y, batch_size)
-    nb = len(y) // batch_size
-    spec = NamedSharding(mesh, PartitionSpec(None, DATA_AXIS))
-    return (jax.device_put(x.reshape(nb, batch_size, *x.shape[1:]), spec),
-            jax.device_put(y.reshape(nb, batch_size), spec))
+    spec = NamedSharding(mesh, PartitionSpec(DATA_AXIS))
+    x, y = _padded(images_u8, labels, batch_size)
+    total = jnp.zeros(2, jnp.int32)
+    for start in tqdm(range(0, len(y), batch_size), desc="evaluate", unit="batch", disable=not progress):
+        xb = jax.device_put(x[start:start + batch_size], spec)
+        yb = jax.device_put(y[start:start + batch_size], spec)
+        total = total + _topk_correct(model, variables, arch, xb, yb)
+    top1, top5 = (int(v) for v in total)
+    return top1, top5
 
 
 def evaluate_subnet(
@@ -199,7 +200,7 @@ def evaluate_subnet(
     ``subnet``: any form :func:`~l2nas_jax.spaces.ofa.codec.as_config` takes; its ``r`` is the resolution.
     BN statistics are re-calibrated on ``calib_images`` training images (a fixed subset for ``seed``),
     then ``max_images`` validation images (None: all; kept in memory as uint8 crops, 150 KB each at
-    224 px) are classified, each batch split over all local devices. Returns a JSON-ready summary.
+    224 px) are classified, each batch split over all local devices (progress bar). Returns a JSON-ready summary.
     """
     from l2nas_jax.spaces.ofa import codec, cost
     from l2nas_jax.supernet import imagenet
@@ -219,8 +220,7 @@ def evaluate_subnet(
                                       batch_size=batch_size)
     val, labels, _ = imagenet.load_imagenet_crops(val_src, (cfg.r,), limit=max_images, seed=seed, progress=progress,
                                                   split="validation")
-    xs, ys = _sharded_batches(val[cfg.r], labels, batch_size)
-    top1, top5 = (int(v) for v in _topk_correct(model, calibrated, arch, xs, ys))
+    top1, top5 = _count_correct(model, calibrated, arch, val[cfg.r], labels, batch_size, progress)
     params, macs = cost.ofa_cost(cfg, **size_kwargs(meta["net"]))
     n = len(labels)
     return {"space": "ofa", "supernet": str(Path(run_dir).absolute()), "subnet": str(cfg), "resolution": cfg.r,
