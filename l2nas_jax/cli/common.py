@@ -266,3 +266,16 @@ def parse_budgets(text: str) -> tuple[int, ...]:
         return tuple(validate.positive_int("budget", int(b)) for b in items)
     except ValueError:
         raise CLIError(f"budgets must be positive comma-separated integers, got {text!r}") from None
+
+
+def parse_positive_ints(text: str | None, flag: str) -> tuple[int, ...] | None:
+    """``"8,16,24"`` -> ``(8, 16, 24)`` for a flag of positive integers (None stays None)."""
+    if text is None:
+        return None
+    try:
+        values = tuple(int(w) for w in text.split(",") if w.strip())
+    except ValueError:
+        raise CLIError(f"{flag} must be comma-separated integers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise CLIError(f"{flag} must be positive integers, got {text!r}")
+    return values

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from l2nas_jax.cli.common import CLIError
+from l2nas_jax.cli.common import CLIError, parse_positive_ints
 
 
 def add_convert_parser(sub: Any) -> argparse.ArgumentParser:
@@ -32,18 +32,6 @@ def add_convert_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.set_defaults(func=cmd_convert)
     return p
-
-
-def _image_sizes(text: str | None) -> tuple[int, ...] | None:
-    if text is None:
-        return None
-    try:
-        sizes = tuple(int(s) for s in text.split(",") if s.strip())
-    except ValueError:
-        raise CLIError(f"--image-sizes must be comma-separated integers, got {text!r}") from None
-    if not sizes or min(sizes) < 1:
-        raise CLIError(f"--image-sizes must be positive integers, got {text!r}")
-    return sizes
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
@@ -75,7 +63,7 @@ def _predictor(args: argparse.Namespace, sd: dict) -> int:
     out = out if out.suffix == ".npz" else out.with_name(out.name + ".npz")
     if out.exists() and not args.overwrite:
         raise CLIError(f"--out {out} exists; pass --overwrite to replace it")
-    pred, meta = predictor_lib.from_ofa_predictor(sd, _image_sizes(args.image_sizes))
+    pred, meta = predictor_lib.from_ofa_predictor(sd, parse_positive_ints(args.image_sizes, "--image-sizes"))
     meta["source"] = {"checkpoint": str(Path(args.checkpoint).absolute())}
     predictor_lib.save_predictor(out, pred, meta)
     print(f"converted OFA accuracy predictor (MLP {list(pred.hidden)}, {pred.input_shape[1]} input features, "

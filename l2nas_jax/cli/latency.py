@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from l2nas_jax.cli.common import SPACES, CLIError, progress_bar
+from l2nas_jax.cli.common import SPACES, CLIError, parse_positive_ints, progress_bar
 
 #: Fraction of the measurements held out to score the model (and MACs) before it is fitted on all of them.
 HOLDOUT = 0.3
@@ -47,18 +47,6 @@ def add_latency_parser(sub: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _base_widths(text: str | None) -> tuple[int, ...] | None:
-    if text is None:
-        return None
-    try:
-        widths = tuple(int(w) for w in text.split(",") if w.strip())
-    except ValueError:
-        raise CLIError(f"--base-widths must be comma-separated integers, got {text!r}") from None
-    if not widths or min(widths) < 1:
-        raise CLIError(f"--base-widths must be positive integers, got {text!r}")
-    return widths
-
-
 def cmd_latency(args: argparse.Namespace) -> int:
     """Validate, measure (resuming), print the summary; fit, score and save the model when asked."""
     from l2nas_jax.latency import measure
@@ -80,7 +68,7 @@ def cmd_latency(args: argparse.Namespace) -> int:
     if args.model is not None and Path(args.model).suffix != ".npz":
         raise CLIError(f"--model must name a .npz file, got {args.model}")
     net = measure.NetSpec(channels=args.channels, layers=args.layers, resolution=args.resolution,
-                          base_widths=_base_widths(args.base_widths))
+                          base_widths=parse_positive_ints(args.base_widths, "--base-widths"))
     net.options()  # NetOptions validates sizes (one line naming the flag)
     measure.check_network(space, net)  # options the space refuses fail here, before any timing
     bar, update = progress_bar(args.archs, f"latency {args.space}", not args.no_progress, unit="arch")

@@ -399,7 +399,7 @@ def read_tfds_crops(
     seed: int = 0,
     manual_dir: str | os.PathLike | None = None,
     progress: bool = True,
-) -> tuple[np.ndarray, np.ndarray, list[str]]:
+) -> tuple[dict[int, np.ndarray], np.ndarray, list[str]]:
     """tfds' ``imagenet2012`` ``split`` as uint8 :func:`crop` s at each resolution -> (``{res: [N, res, res, 3]}``,
     int32 ``[N]``, the 1000 synset names).
 
