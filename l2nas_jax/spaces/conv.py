@@ -156,8 +156,14 @@ def _is_nhwc(dimension_numbers: Any) -> bool:
 def conv_general_dilated(lhs: jax.Array, rhs: jax.Array, window_strides: Sequence[int], padding: Any,
                          lhs_dilation: Sequence[int] | None = None, rhs_dilation: Sequence[int] | None = None,
                          dimension_numbers: Any = None, feature_group_count: int = 1, batch_group_count: int = 1,
-                         precision: Any = None, preferred_element_type: Any = None) -> jax.Array:
-    """``lax.conv_general_dilated`` with canonical-layout gradients where supported (see module docstring)."""
+                         precision: Any = None, preferred_element_type: Any = None, *,
+                         allow_taps: bool = True) -> jax.Array:
+    """``lax.conv_general_dilated`` with canonical-layout gradients where supported (see module docstring).
+
+    ``allow_taps=False`` keeps a depthwise convolution a convolution op on the CPU too: for a large
+    kernel that is mostly zeros (OFA's elastic 7x7 holding a 3x3), where k*k taps cost more compile
+    time than the convolution op costs run time.
+    """
     c_in, c_out = lhs.shape[-1], rhs.shape[-1]
     depthwise = feature_group_count == c_in and rhs.shape[2] == 1 and c_out == c_in
     supported = (
@@ -170,7 +176,7 @@ def conv_general_dilated(lhs: jax.Array, rhs: jax.Array, window_strides: Sequenc
                                         dimension_numbers, feature_group_count, batch_group_count, precision,
                                         preferred_element_type)
     pads = tuple((int(lo), int(hi)) for lo, hi in padding)
-    if depthwise and _taps_here():
+    if depthwise and allow_taps and _taps_here():
         return depthwise_taps(lhs, rhs, tuple(int(s) for s in window_strides), pads,
                               tuple(int(d) for d in (rhs_dilation or (1, 1))))
     return _canonical_conv(lhs, rhs, tuple(int(s) for s in window_strides), pads,

@@ -169,7 +169,7 @@ def test_read_torch_checkpoint_errors(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("resolution", [128, 160, 224])
+@pytest.mark.parametrize("resolution", [128, 224])  # 160: the width-1.2 test below
 def test_supernet_logits_match_reference(ref_net, converted, resolution):
     """One compiled Flax supernet per resolution serves every subnet (arch traced), each equal to OFA's."""
     model, variables = converted

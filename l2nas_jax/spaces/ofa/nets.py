@@ -225,6 +225,7 @@ class ElasticDepthwiseConv(nn.Module):
             padding=((pad, pad), (pad, pad)),
             dimension_numbers=("NHWC", "HWIO", "NHWC"),
             feature_group_count=self.features,
+            allow_taps=False,  # 49 taps of a mostly-zero 7x7 kernel: slow to compile (see spaces/conv.py)
         )
 
 
