@@ -192,7 +192,7 @@ def evaluate_converted(args: argparse.Namespace) -> dict[str, Any]:
     subnet, _, source = resolve_genotype("ofa", args.genotype)  # a string, OFA's JSON, a file, a results.json
     summary = evaluate_subnet(args.supernet, subnet, args.data, calib_images=args.calib_images,
                               max_images=args.max_images, batch_size=args.eval_batch_size, seed=args.seed,
-                              progress=args.progress)
+                              progress=args.progress, fast_compile=args.fast_compile)
     summary["subnet_source"] = source
     summary["command"] = " ".join(["python", "train/evaluate.py", *sys.argv[1:]])
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -154,7 +154,6 @@ def _padded(images_u8: np.ndarray, labels: np.ndarray, batch_size: int) -> tuple
     return images_u8, labels
 
 
-@functools.partial(jax.jit, static_argnames=("model",))
 def _topk_correct(model: Any, variables: Any, arch: chex.Array, x_u8: chex.Array, y: chex.Array) -> chex.Array:
     """``int32[2]``: images of one batch classified correctly at top-1 and top-5 (eval mode); label -1 never counts."""
     logits = model.apply(variables, normalize(x_u8), arch, train=False)
@@ -163,7 +162,7 @@ def _topk_correct(model: Any, variables: Any, arch: chex.Array, x_u8: chex.Array
 
 
 def _count_correct(model: Any, variables: Any, arch: chex.Array, images_u8: np.ndarray, labels: np.ndarray,
-                   batch_size: int, progress: bool) -> tuple[int, int]:
+                   batch_size: int, progress: bool, options: dict[str, Any] | None) -> tuple[int, int]:
     """Top-1 / top-5 hits over all images, one batch at a time (each split over all local devices; the
     host copy is streamed to the devices batch by batch), behind a progress bar."""
     from jax.sharding import NamedSharding, PartitionSpec
@@ -175,11 +174,13 @@ def _count_correct(model: Any, variables: Any, arch: chex.Array, images_u8: np.n
     check_batch_size(batch_size, mesh)
     spec = NamedSharding(mesh, PartitionSpec(DATA_AXIS))
     x, y = _padded(images_u8, labels, batch_size)
-    total = jnp.zeros(2, jnp.int32)
+    total, step = jnp.zeros(2, jnp.int32), None
     for start in tqdm(range(0, len(y), batch_size), desc="evaluate", unit="batch", disable=not progress):
         xb = jax.device_put(x[start:start + batch_size], spec)
         yb = jax.device_put(y[start:start + batch_size], spec)
-        total = total + _topk_correct(model, variables, arch, xb, yb)
+        if step is None:  # one compiled program for every batch
+            step = jax.jit(functools.partial(_topk_correct, model)).lower(variables, arch, xb, yb).compile(options)
+        total = total + step(variables, arch, xb, yb)
     top1, top5 = (int(v) for v in total)
     return top1, top5
 
@@ -194,17 +195,22 @@ def evaluate_subnet(
     batch_size: int = 100,
     seed: int = 0,
     progress: bool = True,
+    fast_compile: bool = False,
 ) -> dict[str, Any]:
     """ImageNet top-1 / top-5 (%) of one subnet of a converted supernet, as OFA evaluates it.
 
     ``subnet``: any form :func:`~l2nas_jax.spaces.ofa.codec.as_config` takes; its ``r`` is the resolution.
     BN statistics are re-calibrated on ``calib_images`` training images (a fixed subset for ``seed``),
     then ``max_images`` validation images (None: all; kept in memory as uint8 crops, 150 KB each at
-    224 px) are classified, each batch split over all local devices (progress bar). Returns a JSON-ready summary.
+    224 px) are classified, each batch split over all local devices (progress bar). ``fast_compile``: the
+    CPU's cheaper compilation (:data:`~l2nas_jax.supernet.train.FAST_COMPILE_OPTIONS`). Returns a JSON-ready summary.
     """
     from l2nas_jax.spaces.ofa import codec, cost
     from l2nas_jax.supernet import imagenet
 
+    from l2nas_jax.supernet.train import compiler_options
+
+    options = compiler_options(fast_compile)
     model, variables, meta = load_converted(run_dir)
     cfg = codec.as_config(subnet).canonical()
     arch = jnp.asarray(np.concatenate([codec.config_layers(cfg), [0]]), jnp.int32)  # the resolution is the images'
@@ -216,11 +222,12 @@ def evaluate_subnet(
                                                split="train")
     if len(calib[cfg.r]) < calib_n:
         raise ValueError(f"{data}: {len(calib[cfg.r])} training images, fewer than --calib-images {calib_n}")
-    calibrated = bn_recal.recalibrate(model, variables, normalize(jnp.asarray(calib[cfg.r])), arch,
-                                      batch_size=batch_size)
+    calib_x = normalize(jnp.asarray(calib[cfg.r]))
+    recal = bn_recal.recalibrate.lower(model, variables, calib_x, arch, batch_size=batch_size).compile(options)
+    calibrated = recal(variables, calib_x, arch)
     val, labels, _ = imagenet.load_imagenet_crops(val_src, (cfg.r,), limit=max_images, seed=seed, progress=progress,
                                                   split="validation")
-    top1, top5 = _count_correct(model, calibrated, arch, val[cfg.r], labels, batch_size, progress)
+    top1, top5 = _count_correct(model, calibrated, arch, val[cfg.r], labels, batch_size, progress, options)
     params, macs = cost.ofa_cost(cfg, **size_kwargs(meta["net"]))
     n = len(labels)
     return {"space": "ofa", "supernet": str(Path(run_dir).absolute()), "subnet": str(cfg), "resolution": cfg.r,

@@ -42,6 +42,7 @@ from tqdm.auto import tqdm
 from l2nas_jax.core.threefry import unroll_on_cpu
 from l2nas_jax.supernet import data as data_lib
 from l2nas_jax.supernet import prefetch as prefetch_lib
+from l2nas_jax.core import compile_cache
 from l2nas_jax.supernet import sharding as shard_lib
 from l2nas_jax.supernet.state import TrainState
 
@@ -455,6 +456,7 @@ def fit(
       fast_compile: compile the step with :data:`FAST_COMPILE_OPTIONS` (CPU tests and demos).
     """
     unroll_on_cpu()  # the same random bits, compiled faster (no-op after the first call)
+    compile_cache.ensure_enabled()  # train/supernet.py, train/evaluate.py, notebooks: a rerun compiles nothing
     from l2nas_jax.supernet import ckpt as ckpt_lib  # orbax is heavy; only the loop needs it
 
     mesh = shard_lib.make_mesh() if mesh is None else mesh

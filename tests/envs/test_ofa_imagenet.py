@@ -135,7 +135,8 @@ def test_train_evaluate_scores_one_subnet_of_a_converted_supernet(converted_dir,
     out, model, variables = converted_dir
     subnet = "r128 d=2,3,2,4,2 | k3e4 k5e6 - - | k7e3 k3e3 k5e4 - | k3e6 k3e6 - - | k5e4 k7e6 k3e3 k3e4 | k5e3 k5e3 - -"
     rc = script.main(["--space", "ofa", "--supernet", str(out), "--subnet", subnet, "--data", f"imagenet:{imagenet_root}",
-                      "--calib-images", "8", "--eval-batch-size", "4", "--out", str(tmp_path / "eval"), "--no-progress"])
+                      "--calib-images", "8", "--eval-batch-size", "4", "--out", str(tmp_path / "eval"), "--no-progress",
+                      "--fast-compile"])
     assert rc == 0, capsys.readouterr().err
     summary = json.loads((tmp_path / "eval" / "evaluate.json").read_text())
     assert summary["images"] == 6 and summary["calib_images"] == 8 and summary["resolution"] == 128
@@ -145,14 +146,17 @@ def test_train_evaluate_scores_one_subnet_of_a_converted_supernet(converted_dir,
     calib, _, _ = imagenet.load_imagenet_crops(imagenet.split_sources(f"imagenet:{imagenet_root}")[0], (128,),
                                                limit=8, seed=0, progress=False)
     val, labels, _ = imagenet.read_imagefolder_crops(imagenet_root / "val", (128,), progress=False)
-    v = bn_recal.recalibrate(model, variables, ofa_published.normalize(jnp.asarray(calib[128])), arch, batch_size=4)
-    logits = np.asarray(model.apply(v, ofa_published.normalize(jnp.asarray(val[128])), arch, train=False))
+    cx, vx = ofa_published.normalize(jnp.asarray(calib[128])), ofa_published.normalize(jnp.asarray(val[128]))
+    v = bn_recal.recalibrate.lower(model, variables, cx, arch, batch_size=4).compile(FAST)(variables, cx, arch)
+    apply = jax.jit(lambda v, x, a: model.apply(v, x, a, train=False))
+    logits = np.asarray(apply.lower(v, vx, arch).compile(FAST)(v, vx, arch))
     top5 = np.argsort(-logits, axis=-1)[:, :5]
     assert summary["top1"] == pytest.approx(100.0 * np.mean(top5[:, 0] == labels), abs=1e-6)
     assert summary["top5"] == pytest.approx(100.0 * np.mean(np.any(top5 == labels[:, None], axis=1)), abs=1e-6)
     assert summary["top5"] >= summary["top1"]
     assert script.main(["--space", "ofa", "--supernet", str(out), "--subnet", subnet, "--data",
-                        f"imagenet:{imagenet_root}", "--out", str(tmp_path / "eval"), "--no-progress"]) == 2
+                        f"imagenet:{imagenet_root}", "--out", str(tmp_path / "eval"), "--no-progress",
+                        "--fast-compile"]) == 2
     assert "exists; pass --overwrite" in capsys.readouterr().err
 
 
@@ -170,3 +174,23 @@ def test_search_cli_reaches_the_imagenet_environment(converted_dir, imagenet_roo
         capsys.readouterr().err
     assert main(["search", "--space", "ofa", "--supernet", out, "--dataset", "cifar10", "--data", "imagenet:x"]) == 2
     assert "converted OFA supernet (ImageNet), not a cifar10 one" in capsys.readouterr().err
+
+
+def test_one_query_at_a_time_keeps_the_switch_a_branch_under_vmap():
+    """vmap of a switch on the arch is a select running every branch; under one_query_at_a_time it stays a
+    conditional inside a loop, with the same values (batched or not, operands batched or not)."""
+    from l2nas_jax.envs.ofa_imagenet import one_query_at_a_time
+
+    def fn(arch, ops):
+        return jax.lax.switch(arch[0], [lambda o, k=k: jnp.sum(o * k) for k in (1.0, 2.0, 3.0)], ops)
+
+    archs = jnp.asarray([[0], [2], [1]], jnp.int32)
+    ops = jnp.arange(4.0)
+    wrapped = one_query_at_a_time(fn)
+    want = np.asarray([6.0, 18.0, 12.0])
+    np.testing.assert_array_equal(jax.vmap(wrapped, (0, None))(archs, ops), want)
+    np.testing.assert_array_equal(jax.vmap(wrapped, (0, 0))(archs, jnp.stack([ops] * 3)), want)
+    assert float(wrapped(archs[1], ops)) == 18.0
+    plain = jax.jit(jax.vmap(fn, (0, None))).lower(archs, ops).as_text()
+    ours = jax.jit(jax.vmap(wrapped, (0, None))).lower(archs, ops).as_text()
+    assert "stablehlo.case" in ours and "stablehlo.case" not in plain
