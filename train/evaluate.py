@@ -178,18 +178,19 @@ def evaluate_converted(args: argparse.Namespace) -> dict[str, Any]:
     from pathlib import Path
 
     from l2nas_jax.core import io
+    from l2nas_jax.supernet import outdir
+    from l2nas_jax.supernet.evaluate_job import RESULT_FILE
+    from l2nas_jax.supernet.genotype import resolve_genotype
     from l2nas_jax.supernet.ofa_published import evaluate_subnet
 
     if args.space != "ofa":
         raise ValueError(f"--supernet evaluates a converted OFA supernet: pass --space ofa, not {args.space}")
     if not args.data:
         raise ValueError("--supernet needs its ImageNet: --data imagenet:ROOT")
-    out = Path(args.out) / "evaluate.json"
-    if out.exists() and not args.overwrite:
-        raise ValueError(f"{out} exists; pass --overwrite to replace it")
-    from l2nas_jax.supernet.genotype import resolve_genotype
-
+    replaced = outdir.check_out_dir(args.out, resume=False, overwrite=args.overwrite, can_resume=False)
     subnet, _, source = resolve_genotype("ofa", args.genotype)  # a string, OFA's JSON, a file, a results.json
+    outdir.remove_run_files(replaced)
+    out = Path(args.out) / RESULT_FILE
     summary = evaluate_subnet(args.supernet, subnet, args.data, calib_images=args.calib_images,
                               max_images=args.max_images, batch_size=args.eval_batch_size, seed=args.seed,
                               progress=args.progress, fast_compile=args.fast_compile)

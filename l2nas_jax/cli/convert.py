@@ -47,9 +47,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
     net_kwargs, variables = convert.convert_state_dict(sd, width=args.width)
     out = ofa_published.write_converted(args.out, net_kwargs, variables, source=args.checkpoint,
                                         overwrite=args.overwrite)
-    n = sum(1 for k in sd)
     print(f"converted OFA MobileNetV3 supernet (width {net_kwargs['width']:g}, {net_kwargs['num_classes']} classes, "
-          f"{n} tensors) -> {out}")
+          f"{len(sd)} tensors) -> {out}")
     print(f"next: l2nas search --space ofa --supernet {out} --data imagenet:ROOT --max-macs 600M", file=sys.stderr)
     return 0
 

@@ -87,14 +87,6 @@ class OFAImageNetEnv(SupernetEnv):
             arch, (self.variables, self.calib_images, self.report_images, self.report_labels))
 
 
-def _trim(n: int, batch_size: int, what: str) -> int:
-    m = n - n % batch_size
-    if m <= 0:
-        raise ValueError(f"{what}: {n} images, fewer than one batch ({batch_size}); pass more, or a smaller "
-                         f"--supernet-batch")
-    return m
-
-
 def load_ofa_imagenet_env(
     run_dir: str | os.PathLike,
     data: str,
@@ -116,9 +108,9 @@ def load_ofa_imagenet_env(
     """
     model, variables, meta = ofa_published.load_converted(run_dir)
     train_src, val_src = imagenet.split_sources(data)
-    calib_n = _trim(int(calib_images), batch_size, "BN re-calibration images")
-    search_n = _trim(int(search_images), batch_size, "search images")
-    report_n = _trim(int(report_images), batch_size, "report images")
+    calib_n = ofa_published.whole_batches(calib_images, batch_size, "BN re-calibration images")
+    search_n = ofa_published.whole_batches(search_images, batch_size, "search images")
+    report_n = ofa_published.whole_batches(report_images, batch_size, "report images")
     res = codec.RESOLUTIONS
     train, train_y, _ = imagenet.load_imagenet_crops(train_src, res, limit=calib_n + search_n, seed=seed,
                                                      progress=progress, split="train")
@@ -129,7 +121,7 @@ def load_ofa_imagenet_env(
     calib_rows, search_rows = np.sort(order[:calib_n]), np.sort(order[calib_n:calib_n + search_n])
     val, val_y, _ = imagenet.load_imagenet_crops(val_src, res, limit=report_n, seed=seed, progress=progress,
                                                  split="validation")
-    report_n = _trim(len(val_y), batch_size, "report images")
+    report_n = ofa_published.whole_batches(len(val_y), batch_size, "report images")
     space = get_space("ofa")
     dev = jnp.asarray
     return OFAImageNetEnv(

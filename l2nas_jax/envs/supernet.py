@@ -26,6 +26,7 @@ from flax import struct
 
 from l2nas_jax.spaces import Space, get_space
 from l2nas_jax.supernet import data as data_lib
+from l2nas_jax.supernet import ofa_published
 from l2nas_jax.supernet import train as train_lib
 
 
@@ -164,7 +165,7 @@ def read_supernet_meta(run_dir: str | os.PathLike) -> dict[str, Any]:
     try:
         meta = json.loads(meta_path.read_text())
         _ = meta["space"], meta["net"], meta["dataset"]["name"]  # the fields every use needs
-        if meta.get("kind") != "ofa-converted":  # a converted OFA supernet was not trained here
+        if meta.get("kind") != ofa_published.KIND:  # a converted OFA supernet was not trained here
             _ = meta["train_config"]
     except (json.JSONDecodeError, KeyError, TypeError) as e:
         raise ValueError(f"{meta_path} is malformed ({type(e).__name__}: {e})") from None

@@ -72,8 +72,7 @@ def recalibrate(model: nn.Module, variables: Any, images: chex.Array, *args: Any
 
     def step(total, x):  # one copy of the network in the program: no batch peeled off the scan
         m = batch_moments(model, variables, x, *args)
-        return {k: (t[0] + mean, t[1] + var, t[2] | upd) for (k, t), (mean, var, upd) in
-                zip(total.items(), (m[k] for k in total))}, None
+        return {k: (t[0] + m[k][0], t[1] + m[k][1], t[2] | m[k][2]) for k, t in total.items()}, None
 
     shapes = jax.eval_shape(lambda x: batch_moments(model, variables, x, *args), xs[0])
     init = {k: tuple(jnp.zeros(s.shape, s.dtype) for s in v) for k, v in shapes.items()}

@@ -154,7 +154,9 @@ def load_tfds(
             builder.as_dataset(split=["train", "test"], batch_size=-1, as_supervised=True)
         )
     except Exception as e:  # tfds raises many types (AssertionError, DatasetNotFoundError, ...)
-        if _missing_tensorflow(e):
+        from l2nas_jax.supernet.imagenet import missing_tensorflow  # one test for both tfds readers
+
+        if missing_tensorflow(e):
             raise RuntimeError(
                 f"loading {name} from prepared tfds files needs TensorFlow (tfds reads them with tf.data), "
                 "which is not installed: pip install tensorflow-cpu"
@@ -170,12 +172,6 @@ def load_tfds(
     mean, std = CIFAR_STATS[name]
     return Dataset(name, _NUM_CLASSES[name], tr_x, tr_y, ho_x, ho_y, mean, std,
                    np.asarray(test[0], np.uint8), np.asarray(test[1], np.int32))
-
-
-def _missing_tensorflow(error: Exception) -> bool:
-    """Whether ``error`` is tfds failing to import TensorFlow (tfds re-raises it reworded, losing ``name``)."""
-    return isinstance(error, ImportError) and (
-        error.name == "tensorflow" or "No module named 'tensorflow'" in str(error))
 
 
 def load_imagenet16(

@@ -134,9 +134,12 @@ def to_pil_rgb(image: Image.Image | np.ndarray) -> Image.Image:
     return Image.fromarray(np.ascontiguousarray(array)).convert("RGB")
 
 
-def normalize(rgb: np.ndarray) -> np.ndarray:
-    """uint8 RGB pixels -> float32 ``(x / 255 - mean) / std`` with ImageNet's mean / std (ToTensor + Normalize)."""
-    x = np.asarray(rgb, np.float32) / np.float32(255.0)
+def normalize(rgb: Any) -> Any:
+    """uint8 RGB pixels -> float32 ``(x / 255 - mean) / std`` with ImageNet's mean / std (ToTensor + Normalize).
+
+    A NumPy array stays on the host; a JAX array is normalised on its device (uint8 crops kept there).
+    """
+    x = rgb.astype(np.float32) / np.float32(255.0)
     return (x - np.asarray(IMAGENET_MEAN, np.float32)) / np.asarray(IMAGENET_STD, np.float32)
 
 
@@ -324,7 +327,7 @@ def _import_tfds() -> Any:
     return tfds
 
 
-def _missing_tensorflow(error: Exception) -> bool:
+def missing_tensorflow(error: Exception) -> bool:
     """Whether ``error`` is tfds failing to import TensorFlow (tfds re-raises it reworded, losing ``name``)."""
     return isinstance(error, ImportError) and (
         error.name == "tensorflow" or "No module named 'tensorflow'" in str(error))
@@ -340,7 +343,7 @@ def _not_prepared_message(data_dir: str, split: str) -> str:
 
 def _tfds_error(error: Exception, data_dir: str, split: str) -> RuntimeError:
     """The one-line RuntimeError for tfds failing to load: TensorFlow missing, or the data not there."""
-    if _missing_tensorflow(error):
+    if missing_tensorflow(error):
         return RuntimeError(f"reading {TFDS_NAME} from prepared tfds files needs TensorFlow (tfds reads them "
                             "with tf.data), which is not installed: pip install 'l2nas-jax[tfds]' (or tensorflow-cpu)")
     return RuntimeError(f"{TFDS_NAME} ({split}) could not be loaded from {data_dir} ({type(error).__name__}: "

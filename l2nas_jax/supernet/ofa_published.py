@@ -9,7 +9,7 @@
   renames it when complete, and ``supernet.json`` is written atomically after it: a directory is
   either whole or refused).
 
-:func:`subnet_accuracy` is OFA's evaluation of one subnet (``ofa/tutorial/imagenet_eval_helper.py``):
+:func:`recalibrated_accuracy` is OFA's evaluation of one subnet (``ofa/tutorial/imagenet_eval_helper.py``):
 re-calibrate the batch-norm statistics on a fixed subset of training images
 (:mod:`~l2nas_jax.supernet.bn_recal`), then classify in eval mode. One jitted program per image
 shape with the subnet traced.
@@ -33,13 +33,11 @@ from l2nas_jax.core import io
 from l2nas_jax.core.provenance import provenance
 from l2nas_jax.spaces.ofa import nets
 from l2nas_jax.supernet import bn_recal
+from l2nas_jax.supernet.imagenet import normalize  # NumPy or on the device: the crops stay uint8 in memory
 
 KIND = "ofa-converted"
 META_FILE = "supernet.json"
 VARIABLES_DIR = "variables"
-#: ImageNet's per-channel mean / std on the 0-1 scale (torchvision's Normalize, as OFA uses).
-MEAN = (0.485, 0.456, 0.406)
-STD = (0.229, 0.224, 0.225)
 
 
 def _sha256(path: Path) -> str:
@@ -117,10 +115,12 @@ def load_converted(run_dir: str | os.PathLike) -> tuple[nets.OFASupernet, dict[s
     return model, jax.tree.map(jnp.asarray, restored), meta
 
 
-def normalize(images_u8: chex.Array) -> chex.Array:
-    """uint8 RGB -> float32 ``(x / 255 - mean) / std`` on the device (the crops stay uint8 in memory)."""
-    x = images_u8.astype(jnp.float32) / jnp.float32(255.0)
-    return (x - jnp.asarray(MEAN, jnp.float32)) / jnp.asarray(STD, jnp.float32)
+def whole_batches(n: int, batch_size: int, what: str) -> int:
+    """``n`` cut to a multiple of ``batch_size``; a ValueError naming ``what`` when not one batch is left."""
+    m = int(n) - int(n) % batch_size
+    if m <= 0:
+        raise ValueError(f"{what}: {n} images, fewer than one batch ({batch_size})")
+    return m
 
 
 def accuracy(model: Any, variables: Any, arch: chex.Array, images_u8: chex.Array, labels: chex.Array,
@@ -215,9 +215,7 @@ def evaluate_subnet(
     cfg = codec.as_config(subnet).canonical()
     arch = jnp.asarray(np.concatenate([codec.config_layers(cfg), [0]]), jnp.int32)  # the resolution is the images'
     train_src, val_src = imagenet.split_sources(data)
-    calib_n = int(calib_images) - int(calib_images) % batch_size
-    if calib_n <= 0:
-        raise ValueError(f"--calib-images {calib_images} is fewer than one batch ({batch_size})")
+    calib_n = whole_batches(calib_images, batch_size, "--calib-images")
     calib, _, _ = imagenet.load_imagenet_crops(train_src, (cfg.r,), limit=calib_n, seed=seed, progress=progress,
                                                split="train")
     if len(calib[cfg.r]) < calib_n:
@@ -243,4 +241,4 @@ def size_kwargs(net: Mapping[str, Any]) -> dict[str, Any]:
 
 
 __all__ = ["KIND", "accuracy", "evaluate_subnet", "is_converted", "load_converted", "normalize",
-           "recalibrated_accuracy", "size_kwargs", "write_converted"]
+           "recalibrated_accuracy", "size_kwargs", "whole_batches", "write_converted"]

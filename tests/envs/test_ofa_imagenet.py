@@ -157,7 +157,7 @@ def test_train_evaluate_scores_one_subnet_of_a_converted_supernet(converted_dir,
     assert script.main(["--space", "ofa", "--supernet", str(out), "--subnet", subnet, "--data",
                         f"imagenet:{imagenet_root}", "--out", str(tmp_path / "eval"), "--no-progress",
                         "--fast-compile"]) == 2
-    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert "holds an earlier run's evaluate.json; pass --overwrite to replace it" in capsys.readouterr().err
 
 
 def test_search_cli_reaches_the_imagenet_environment(converted_dir, imagenet_root, capsys):

@@ -103,7 +103,7 @@ def clean_state_dict(obj: Mapping[str, Any]) -> dict[str, np.ndarray]:
         if _IGNORED.match(k):
             continue
         arr = v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(v)
-        out[k] = arr.astype(np.float32)
+        out[k] = arr.astype(np.float32, copy=False)  # a second clean (already clean input) copies nothing
     return out
 
 
