@@ -102,7 +102,7 @@ def test_model_fitted_on_measured_tiny_networks_predicts_unseen_extremes(tmp_pat
     0.1-0.6, load inflated one fit's all-skip figure 3x, and in one CI run the all-pool net (no MACs, pooling on
     every edge, which random training nets never have) was predicted 0.5 ms against 7.3 ms measured -- the
     additive table extrapolates poorly there (the benchmark reports tau and errors on an idle machine); a broken
-    fit (constant, features misaligned) fails these."""
+    fit (constant, features misaligned) fails these, however often it is re-measured."""
     net = measure.NetSpec(channels=8, layers=1)
     designed = {op: "|{0}~0|+|{0}~0|{0}~1|+|{0}~0|{0}~1|{0}~2|".format(op)
                 for op in ("skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")}
@@ -111,9 +111,15 @@ def test_model_fitted_on_measured_tiny_networks_predicts_unseen_extremes(tmp_pat
     model = lm.fit(NB201, records, seed=0)
     measured, predicted = {}, {}
     for op, arch in designed.items():
-        measured[op] = measure.measure_arch(NB201, arch, batch=16, net=net, repeats=9)["median_ms"]
         predicted[op] = float(lm.predict(model, NB201, jnp.asarray(NB201.from_string(arch))))
         bound = 5 if op in ("skip_connect", "nor_conv_3x3") else 20
+        # Load only ever inflates a timing (one CI run measured all-skip at 4.5 ms, 7x its idle figure): an
+        # out-of-bounds measurement is taken again, up to twice, and the quietest one kept.
+        for _ in range(3):
+            ms = measure.measure_arch(NB201, arch, batch=16, net=net, repeats=9)["median_ms"]
+            measured[op] = min(ms, measured.get(op, ms))
+            if 1 / bound < predicted[op] / measured[op] < bound:
+                break
         assert 1 / bound < predicted[op] / measured[op] < bound, (op, measured, predicted)
     assert measured["nor_conv_3x3"] > 2 * measured["skip_connect"], measured
     assert predicted["nor_conv_3x3"] > 2 * predicted["skip_connect"], predicted
