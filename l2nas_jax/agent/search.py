@@ -52,7 +52,7 @@ class L2NASConfig:
     eps_start: float = 1.0  # epsilon-greedy: probability of a random alpha at query 0
     eps_end: float = 0.0  # ... and at the end of the decay
     eps_decay_fraction: float = 1.0  # cosine decay over this fraction of the budget (used when eps_decay_steps == 0)
-    eps_decay_steps: int = 40  # cosine decay over this many queries (a warm-up); 0 = use eps_decay_fraction
+    eps_decay_steps: int = 60  # cosine decay over this many queries (a warm-up); 0 = use eps_decay_fraction
     top_k: int = 5  # state = mean one-hot of the k best distinct architectures
     batch_size: int = 64  # minibatch size (sampled with replacement)
     max_updates: int = 2  # cap on minibatch updates per query (paper: 10)
@@ -66,6 +66,8 @@ class L2NASConfig:
     num_random_candidates: int = 16  # uniform random architectures added to the pool (paper: 0)
     avoid_repeats: bool = True  # never pick an already-queried candidate while the pool has an unqueried one
     random_warmup: int = 0  # the first this-many queries are uniform random archs (docs/design.md's DARTS/OFA warm-up)
+    explore_arch: Literal["random", "neighbor"] = "neighbor"  # an epsilon query: a uniform random arch (paper) or an
+    # unqueried single-edge mutation of the best arch so far (local search's move; random until one is known)
 
     def __post_init__(self) -> None:
         checks = {
@@ -90,10 +92,13 @@ class L2NASConfig:
             "num_mutations": self.num_mutations >= 0,
             "num_random_candidates": self.num_random_candidates >= 0,
             "random_warmup": self.random_warmup >= 0,
+            "explore_arch": self.explore_arch in ("random", "neighbor"),
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
             raise ValueError(f"invalid L2NAS config value(s): " + ", ".join(f"{k}={getattr(self, k)!r}" for k in bad))
+        if self.explore_arch == "neighbor" and self.critic_input != "onehot":
+            raise ValueError("explore_arch='neighbor' needs critic_input='onehot' (a neighbour has no actor alpha)")
         object.__setattr__(self, "actor_hidden", tuple(int(h) for h in self.actor_hidden))
         object.__setattr__(self, "critic_hidden", tuple(int(h) for h in self.critic_hidden))
 
@@ -103,7 +108,13 @@ LITERAL_PAPER_CONFIG = dict(
     actor_hidden=(128, 128, 128), critic_hidden=(128, 128, 128), critic_lr=1e-3, actor_out="sigmoid",
     eps_decay_steps=0, eps_decay_fraction=1.0, max_updates=10, updates_per=50, critic_input="alpha",
     reward_norm="none", num_actor_candidates=1, num_mutations=0, num_random_candidates=0, avoid_repeats=False,
+    explore_arch="random",
 )
+
+
+#: How many single-edge mutations of the incumbent an ``explore_arch='neighbor'`` query draws (the first new one is
+#: queried; NB201 has 24 neighbours, so with 8 draws all are old only once most neighbours have been queried).
+NEIGHBOR_DRAWS = 8
 
 
 @struct.dataclass
@@ -164,6 +175,17 @@ def make_l2nas(env: Environment, config: L2NASConfig, queries: int, hparams: Hyp
             cands.append(jax.vmap(env.random_arch)(jax.random.split(k_rand, cfg.num_random_candidates)))
         return jnp.concatenate(cands).astype(jnp.int32)
 
+    def explore_arch(st: L2NASState, t: chex.Array, uniform: jax.Array, key: chex.PRNGKey) -> jax.Array:
+        """The architecture of an epsilon query: ``uniform``, or (``explore_arch='neighbor'``) a random unqueried
+        single-edge mutation of the best architecture so far -- local search's move -- (``uniform`` while
+        nothing is known or when none of the drawn mutations is new)."""
+        if cfg.explore_arch == "random":
+            return uniform
+        muts = jax.vmap(env.mutate, (0, None))(jax.random.split(key, NEIGHBOR_DRAWS), st.topk.archs[0])
+        unseen = ~st.seen[jax.vmap(env.arch_id)(muts)]
+        usable = (topk_filled(st.topk) > 0) & jnp.any(unseen) & (t >= cfg.random_warmup)
+        return jnp.where(usable, muts[jnp.argmax(unseen)], uniform)  # the draws are random: take the first new one
+
     def step(st: L2NASState, t: chex.Array) -> tuple[L2NASState, StepOutput]:
         key, k_eps, k_rand, k_noise, k_eval, k_learn, *k_pool = jax.random.split(st.key, 9)
         s = topk_state(st.topk)
@@ -180,7 +202,8 @@ def make_l2nas(env: Environment, config: L2NASConfig, queries: int, hparams: Hyp
         eps = cosine_epsilon(t, start=hp.eps_start, end=hp.eps_end, decay_steps=decay_steps)
         explore = (jax.random.uniform(k_eps) < eps) | (topk_filled(st.topk) == 0) | (t < cfg.random_warmup)
         alpha_rand = jax.random.uniform(k_rand, shape)
-        arch = jnp.where(explore, env.discretize(alpha_rand), cands[best])
+        arch = jnp.where(explore, explore_arch(st, t, env.discretize(alpha_rand), jax.random.fold_in(k_rand, 1)),
+                         cands[best])
         alpha = jnp.where(explore, alpha_rand, noisy[jnp.minimum(best, na - 1)])  # only used when critic_input='alpha'
         observed = env.evaluate(k_eval, arch)
         scale, reward_max = reward_scale(st.reward_max, observed, env.max_reward)

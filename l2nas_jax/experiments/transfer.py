@@ -25,7 +25,7 @@ Epsilon in the target phase starts at ``target_eps_start`` (default
 queries mostly waste target budget; exploration still comes from the random cells in
 the candidate pool and the first query, which is random because the top-k is empty).
 The from-scratch baseline keeps the config's own schedule (epsilon 1 -> 0 over the
-first 40 queries).  Only target queries are reported.
+first 60 queries).  Only target queries are reported.
 
 ``add_transfer_parser`` / ``cmd_transfer`` implement ``l2nas transfer`` (wired in
 :mod:`l2nas_jax.cli.main`).  Importing this module does not import JAX.

@@ -88,6 +88,24 @@ def test_random_warmup_explores_exactly_the_first_queries(cifar10_env):
     assert explore[:15].all() and not explore[15:].any()
 
 
+def test_neighbor_exploration_queries_new_single_edge_mutations_of_the_incumbent(cifar10_env):
+    """explore_arch='neighbor' with epsilon held at 1: after the first (random) query every query is an unqueried
+    architecture one edge away from the best one observed before it -- local search's move."""
+    cfg = L2NASConfig(actor_hidden=(16,), critic_hidden=(16,), batch_size=8, eps_start=1.0, eps_end=1.0,
+                      explore_arch="neighbor")
+    _, traj, m, _ = _run(cifar10_env, seed_keys(1, 2), queries=30, cfg=cfg)
+    assert m["explore"].all()
+    for archs, observed in zip(np.asarray(traj.archs), np.asarray(traj.observed)):
+        assert len({a.tobytes() for a in archs}) == len(archs)  # never a repeat
+        for t in range(1, len(archs)):
+            incumbent = archs[np.argmax(observed[:t])]
+            assert (archs[t] != incumbent).sum() == 1, (t, archs[t], incumbent)
+    with pytest.raises(ValueError, match="needs critic_input='onehot'"):
+        L2NASConfig(explore_arch="neighbor", critic_input="alpha")
+    with pytest.raises(ValueError, match="explore_arch='sideways'"):
+        L2NASConfig(explore_arch="sideways")
+
+
 @pytest.mark.slow
 def test_1000_query_search_finds_top_1_percent(cifar10_env):
     """Statistical: with the default config, most of 8 fixed seeds reach the table's top 1 % (CIFAR-10)."""
@@ -124,7 +142,7 @@ def test_default_never_repeats_and_mostly_follows_the_critic(cifar10_env):
     r = run_method(cifar10_env, "l2nas", queries=300, seeds=2, seed=3)
     assert r.repeats.sum() == 0
     explore = r.metrics["explore"]
-    assert explore[:, 0].all() and explore[:, 100:].sum() == 0  # epsilon warm-up over the first 40 queries only
+    assert explore[:, 0].all() and explore[:, 100:].sum() == 0  # epsilon warm-up over the first 60 queries only
 
 
 def test_literal_paper_config_runs_as_described(cifar10_env):

@@ -4,7 +4,9 @@
     python tests/golden/record.py --case supernet # only these cases; the others keep their arrays
 
 Re-recorded so far: ``supernet`` (the canonical-layout convolution gradients of
-``l2nas_jax/spaces/conv.py`` sum in a different order: the same maths, other float rounding).
+``l2nas_jax/spaces/conv.py`` sum in a different order: the same maths, other float rounding); the L2NAS
+arrays of ``search`` and ``experiments`` (the default exploration became ``explore_arch='neighbor'`` over 60
+queries; every other method's arrays were unchanged).
 """
 
 import argparse
