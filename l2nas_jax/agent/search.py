@@ -97,8 +97,6 @@ class L2NASConfig:
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
             raise ValueError(f"invalid L2NAS config value(s): " + ", ".join(f"{k}={getattr(self, k)!r}" for k in bad))
-        if self.explore_arch == "neighbor" and self.critic_input != "onehot":
-            raise ValueError("explore_arch='neighbor' needs critic_input='onehot' (a neighbour has no actor alpha)")
         object.__setattr__(self, "actor_hidden", tuple(int(h) for h in self.actor_hidden))
         object.__setattr__(self, "critic_hidden", tuple(int(h) for h in self.critic_hidden))
 
@@ -175,16 +173,20 @@ def make_l2nas(env: Environment, config: L2NASConfig, queries: int, hparams: Hyp
             cands.append(jax.vmap(env.random_arch)(jax.random.split(k_rand, cfg.num_random_candidates)))
         return jnp.concatenate(cands).astype(jnp.int32)
 
-    def explore_arch(st: L2NASState, t: chex.Array, uniform: jax.Array, key: chex.PRNGKey) -> jax.Array:
-        """The architecture of an epsilon query: ``uniform``, or (``explore_arch='neighbor'``) a random unqueried
-        single-edge mutation of the best architecture so far -- local search's move -- (``uniform`` while
-        nothing is known or when none of the drawn mutations is new)."""
+    def explore_arch(st: L2NASState, t: chex.Array, alpha_rand: jax.Array, key: chex.PRNGKey
+                     ) -> tuple[jax.Array, jax.Array]:
+        """The (architecture, alpha) of an epsilon query: ``alpha_rand`` discretized, or (``explore_arch='neighbor'``)
+        a random unqueried single-edge mutation of the best architecture so far -- local search's move -- with its
+        one-hot code as alpha (``alpha_rand`` while nothing is known or when none of the drawn mutations is new)."""
+        uniform = env.discretize(alpha_rand)
         if cfg.explore_arch == "random":
-            return uniform
+            return uniform, alpha_rand
         muts = jax.vmap(env.mutate, (0, None))(jax.random.split(key, NEIGHBOR_DRAWS), st.topk.archs[0])
         unseen = ~st.seen[jax.vmap(env.arch_id)(muts)]
         usable = (topk_filled(st.topk) > 0) & jnp.any(unseen) & (t >= cfg.random_warmup)
-        return jnp.where(usable, muts[jnp.argmax(unseen)], uniform)  # the draws are random: take the first new one
+        neighbor = muts[jnp.argmax(unseen)]  # the draws are random: take the first new one
+        return (jnp.where(usable, neighbor, uniform),
+                jnp.where(usable, env.encode(neighbor).astype(alpha_rand.dtype), alpha_rand))
 
     def step(st: L2NASState, t: chex.Array) -> tuple[L2NASState, StepOutput]:
         key, k_eps, k_rand, k_noise, k_eval, k_learn, *k_pool = jax.random.split(st.key, 9)
@@ -201,10 +203,9 @@ def make_l2nas(env: Environment, config: L2NASConfig, queries: int, hparams: Hyp
         best = jnp.argmax(scores)
         eps = cosine_epsilon(t, start=hp.eps_start, end=hp.eps_end, decay_steps=decay_steps)
         explore = (jax.random.uniform(k_eps) < eps) | (topk_filled(st.topk) == 0) | (t < cfg.random_warmup)
-        alpha_rand = jax.random.uniform(k_rand, shape)
-        arch = jnp.where(explore, explore_arch(st, t, env.discretize(alpha_rand), jax.random.fold_in(k_rand, 1)),
-                         cands[best])
-        alpha = jnp.where(explore, alpha_rand, noisy[jnp.minimum(best, na - 1)])  # only used when critic_input='alpha'
+        arch_x, alpha_x = explore_arch(st, t, jax.random.uniform(k_rand, shape), jax.random.fold_in(k_rand, 1))
+        arch = jnp.where(explore, arch_x, cands[best])
+        alpha = jnp.where(explore, alpha_x, noisy[jnp.minimum(best, na - 1)])  # only used when critic_input='alpha'
         observed = env.evaluate(k_eval, arch)
         scale, reward_max = reward_scale(st.reward_max, observed, env.max_reward)
         reward = observed / scale

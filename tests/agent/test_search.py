@@ -88,11 +88,13 @@ def test_random_warmup_explores_exactly_the_first_queries(cifar10_env):
     assert explore[:15].all() and not explore[15:].any()
 
 
-def test_neighbor_exploration_queries_new_single_edge_mutations_of_the_incumbent(cifar10_env):
+@pytest.mark.parametrize("critic_input", ["onehot", "alpha"])
+def test_neighbor_exploration_queries_new_single_edge_mutations_of_the_incumbent(cifar10_env, critic_input):
     """explore_arch='neighbor' with epsilon held at 1: after the first (random) query every query is an unqueried
-    architecture one edge away from the best one observed before it -- local search's move."""
+    architecture one edge away from the best one observed before it -- local search's move (with a critic on
+    alphas too: a neighbour's alpha is its one-hot code)."""
     cfg = L2NASConfig(actor_hidden=(16,), critic_hidden=(16,), batch_size=8, eps_start=1.0, eps_end=1.0,
-                      explore_arch="neighbor")
+                      explore_arch="neighbor", critic_input=critic_input)
     _, traj, m, _ = _run(cifar10_env, seed_keys(1, 2), queries=30, cfg=cfg)
     assert m["explore"].all()
     for archs, observed in zip(np.asarray(traj.archs), np.asarray(traj.observed)):
@@ -100,8 +102,6 @@ def test_neighbor_exploration_queries_new_single_edge_mutations_of_the_incumbent
         for t in range(1, len(archs)):
             incumbent = archs[np.argmax(observed[:t])]
             assert (archs[t] != incumbent).sum() == 1, (t, archs[t], incumbent)
-    with pytest.raises(ValueError, match="needs critic_input='onehot'"):
-        L2NASConfig(explore_arch="neighbor", critic_input="alpha")
     with pytest.raises(ValueError, match="explore_arch='sideways'"):
         L2NASConfig(explore_arch="sideways")
 
