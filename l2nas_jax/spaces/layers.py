@@ -160,7 +160,7 @@ def avg_pool_exclude_pad(x: chex.Array, stride: int) -> chex.Array:
     """
     y = jax.lax.reduce_window(x, 0.0, jax.lax.add, (1, 3, 3, 1), (1, stride, stride, 1),
                               ((0, 0), (1, 1), (1, 1), (0, 0)))
-    return y / _window_counts(tuple(x.shape[1:3]), stride)
+    return y / jnp.asarray(_window_counts(tuple(x.shape[1:3]), stride), y.dtype)  # counts <= 9: exact in bf16
 
 
 class Pool(nn.Module):

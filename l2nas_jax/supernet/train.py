@@ -481,10 +481,12 @@ def fit(
                 _truncate_metrics(out / METRICS_FILE, start)
         step_fn = make_train_step(model, config, arch_fn, mesh, fast_compile=fast_compile)
         history: list[dict[str, Any]] = []
-        # host batches placed on the devices one step ahead (double-buffered; see supernet/prefetch.py)
+        # host batches placed on the devices one step ahead (double-buffered; see supernet/prefetch.py); on an
+        # accelerator a host thread also assembles them ahead (on the CPU backend the host's cores run the steps)
         batches = prefetch_lib.prefetch_to_device(
             data_lib.batch_iterator(dataset, config.batch_size, config.seed, start_step=start,
-                                    process_index=jax.process_index(), process_count=jax.process_count()), mesh)
+                                    process_index=jax.process_index(), process_count=jax.process_count()), mesh,
+            host_thread=jax.default_backend() != "cpu")
         step = start
         end = total if stop_after_steps is None else min(total, stop_after_steps)
         while step < end:

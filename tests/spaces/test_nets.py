@@ -252,6 +252,22 @@ def test_drop_path_zeroes_whole_examples_and_rescales():
     np.testing.assert_allclose(kept, 1 / 0.75, rtol=1e-6)  # survivors rescaled by 1 / keep
     assert (per_example == per_example[:, :1]).all()  # whole examples dropped
     assert 0 < (per_example[:, 0] == 0).sum() < 64
+    # bf16 activations draw the same examples (the keep probability stays float32) and stay bf16
+    y16 = _DP().apply({}, x.astype(jnp.bfloat16), 0.3, rngs={"dropout": jax.random.key(4)})
+    y32 = _DP().apply({}, x, 0.3, rngs={"dropout": jax.random.key(4)})
+    assert y16.dtype == jnp.bfloat16
+    np.testing.assert_array_equal(np.asarray(y16[:, 0, 0, 0]) == 0, np.asarray(y32[:, 0, 0, 0]) == 0)
+
+
+def test_avg_pool_keeps_bf16_and_excludes_padding():
+    from l2nas_jax.spaces.layers import avg_pool_exclude_pad
+
+    x = jnp.arange(16.0).reshape(1, 4, 4, 1)
+    for dtype in (jnp.float32, jnp.bfloat16):
+        y = avg_pool_exclude_pad(x.astype(dtype), 1)
+        assert y.dtype == dtype
+        assert float(y[0, 0, 0, 0]) == (0 + 1 + 4 + 5) / 4  # a corner window covers 4 real pixels
+        assert float(y[0, 1, 1, 0]) == 5.0  # an inner window: the mean of 0,1,2,4,5,6,8,9,10
 
 
 def test_darts_make_network_rejects_bad_input():

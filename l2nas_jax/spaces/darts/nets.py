@@ -81,10 +81,12 @@ def _preprocess(channels: int, reduction_prev: bool, affine: bool) -> tuple[nn.M
 
 
 def drop_path(mdl: nn.Module, x: chex.Array, rate: Any) -> chex.Array:
-    """Zero whole examples with probability ``rate`` and rescale the rest (DARTS ``drop_path``)."""
-    keep = 1.0 - jnp.asarray(rate, x.dtype)
+    """Zero whole examples with probability ``rate`` and rescale the rest (DARTS ``drop_path``).
+
+    The keep probability is float32 whatever the activations' dtype, so bf16 training draws the same masks."""
+    keep = 1.0 - jnp.asarray(rate, jnp.float32)
     mask = jax.random.bernoulli(mdl.make_rng("dropout"), keep, (x.shape[0], 1, 1, 1))
-    return x / keep * mask.astype(x.dtype)
+    return x / keep.astype(x.dtype) * mask.astype(x.dtype)
 
 
 # ----------------------------------------------------------------------------- supernet
