@@ -109,7 +109,7 @@ def test_model_fitted_on_measured_tiny_networks_predicts_unseen_extremes(tmp_pat
     # The four are measured in the same run as the 24 training networks, in random order among them, so a load
     # drifting over the run (other tests compiling) weighs on both alike; the fit never sees them.
     train_archs = [a for a in measure.stratified_sample(NB201, 24, 1) if a not in designed.values()]
-    data = measure.measure_archs(NB201, tmp_path / "m.json", num_archs=len(train_archs) + 4, batch=16, net=net,
+    data = measure.measure_archs(NB201, tmp_path / "m.json", num_archs=len(train_archs) + len(designed), batch=16, net=net,
                                  repeats=9, seed=1, archs=train_archs + list(designed.values()))
     by_arch = {r["arch"]: r["median_ms"] for r in data["records"]}
     model = lm.fit(NB201, [r for r in data["records"] if r["arch"] in train_archs], seed=0)
