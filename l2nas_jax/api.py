@@ -21,6 +21,7 @@ from l2nas_jax.core.provenance import provenance
 from l2nas_jax.envs import make_env
 from l2nas_jax.envs.base import Environment
 from l2nas_jax.envs import latency as latency_column
+from l2nas_jax.envs import reduced as reduced_env
 from l2nas_jax.envs.constrained import ConstrainedEnv, constrain, constraint_summary, feasible_archs
 from l2nas_jax.envs.latency import parse_latency
 from l2nas_jax.results import SearchResult
@@ -124,7 +125,7 @@ def _reduced(env: Environment, reduce_space: str | None, table: Any, limits: lis
     lat = reduce_lib.choice_latency(np.asarray(env.lut), tuple(sp.alpha_shape))  # the table with_latency loaded
     keep = reduce_lib.reduce_choices(lat, acc)
     limits.append(f"{reduced.COLUMN}=1")
-    return reduced.reduce(env, keep, reduce_lib.dropped(keep, sp.choice_names))
+    return reduced.reduce(env, keep, reduce_lib.dropped(keep, sp.choice_names), source=reduce_space)
 
 
 def _with_latency(env: Environment, latency_model: str | os.PathLike | None, pareto_column: str | None) -> Environment:
@@ -320,12 +321,15 @@ def env_run_spec(env: Environment, **run: Any) -> RunSpec:
     """A RunSpec of a search on an already-built ``env``: its evaluator fields as far as the environment tells."""
     budgets = env.budgets() if isinstance(env, ConstrainedEnv) else (None, None)
     max_params, max_macs = (None if b is None else f"{b!r}M" for b in budgets)
+    reduce_space = getattr(env, "reduce_source", "") or None
+    # A reduced space's own budget (outside_reduced_space=1) comes back with reduce_space: not a user limit.
+    implied = {reduced_env.COLUMN} if reduce_space else set()
     return RunSpec(space=env.name, dataset=getattr(env, "dataset", ""),
                    noise_sigma=float(getattr(env, "noise_sigma", 0.0)),
                    noise_model=getattr(env, "noise_model", "gaussian"),
                    predictor=getattr(env, "predictor_source", "") or None, max_params=max_params, max_macs=max_macs,
-                   limits=tuple(f"{n}={float(v)!r}" for n, v in getattr(env, "limits", ())),
-                   latency_model=getattr(env, "latency_source", None) or None, **run)
+                   limits=tuple(f"{n}={float(v)!r}" for n, v in getattr(env, "limits", ()) if n not in implied),
+                   latency_model=getattr(env, "latency_source", None) or None, reduce_space=reduce_space, **run)
 
 
 def make_searcher(spec: RunSpec, env: Environment) -> Searcher:

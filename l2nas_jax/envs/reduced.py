@@ -39,6 +39,7 @@ class ReducedEnv(ExtraColumn):
     inner: Any
     keep: jax.Array  # bool[*alpha_shape]
     dropped_choices: tuple[str, ...] = struct.field(pytree_node=False, default=())
+    reduce_source: str = struct.field(pytree_node=False, default="")  # the dataset whose table scored the choices
     name: str = struct.field(pytree_node=False, default="")
     alpha_shape: tuple[int, int] = struct.field(pytree_node=False, default=(0, 0))
     arch_shape: tuple[int, ...] = struct.field(pytree_node=False, default=())
@@ -68,14 +69,16 @@ class ReducedEnv(ExtraColumn):
         return self.project(k2, self.inner.mutate(k1, arch))
 
 
-def reduce(env: Any, keep: np.ndarray, names: Sequence[str] = ()) -> ReducedEnv:
-    """``env`` restricted to ``keep`` (``bool[*alpha_shape]``); ``names`` describe the dropped choices."""
+def reduce(env: Any, keep: np.ndarray, names: Sequence[str] = (), source: str = "") -> ReducedEnv:
+    """``env`` restricted to ``keep`` (``bool[*alpha_shape]``); ``names`` describe the dropped choices and ``source``
+    names the dataset whose table chose them (``reduce_space``: recorded with a run, so a resume rebuilds the same space)."""
     keep = np.asarray(keep, bool)
     if keep.shape != tuple(env.alpha_shape):
         raise ValueError(f"a keep mask of the {env.name} space must have shape {tuple(env.alpha_shape)}, "
                          f"got {keep.shape}")
     if not keep.any(axis=-1).all():
         raise ValueError("a reduced space must keep at least one choice of every decision")
-    return ReducedEnv(inner=env, keep=jnp.asarray(keep), dropped_choices=tuple(names), name=env.name,
+    return ReducedEnv(inner=env, keep=jnp.asarray(keep), dropped_choices=tuple(names), reduce_source=source,
+                      name=env.name,
                       alpha_shape=tuple(env.alpha_shape), arch_shape=tuple(env.arch_shape),
                       num_archs=int(env.num_archs))

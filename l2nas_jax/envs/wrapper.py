@@ -17,7 +17,7 @@ import jax
 #: only when its inner environment has them, so ``hasattr`` checks stay truthful.
 OPTIONAL_FORWARDS = frozenset({"column_names", "resolve_column", "column", "is_present", "present",
                                "value_floor", "cost_keys", "latency_source", "latency", "cost_label",
-                               "column_unit", "dropped_choices", "space"})
+                               "column_unit", "dropped_choices", "reduce_source", "space"})
 
 
 class InnerDelegate:

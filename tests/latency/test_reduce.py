@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from l2nas_jax.api import build_env, run_method
+from l2nas_jax.api import build_env, env_run_spec, run_method, spec_env
 from l2nas_jax.cli import main
 from l2nas_jax.envs import reduced
 from l2nas_jax.latency import model as lm, reduce as reduce_lib
@@ -58,6 +58,13 @@ def test_reduced_search_stays_inside_and_its_optimum_is_exact(model_file):
     acc = np.asarray(jax.vmap(build_env("nb201", "cifar100").report)(NB201.enumerate_archs()))
     assert env.optimum_exact and env.num_feasible == int(inside.sum()) < len(archs)
     assert float(env.optimum) == pytest.approx(float(acc[inside].max()))
+    # what a run records says which space it searched (a resume from the record rebuilds the same reduced space)
+    spec = env_run_spec(env, method="rea", queries=40)
+    assert spec.reduce_space == "cifar10"
+    again = spec_env(spec)
+    np.testing.assert_array_equal(np.asarray(again.inner.keep), keep)
+    assert again.num_feasible == env.num_feasible and float(again.optimum) == float(env.optimum)
+    assert env_run_spec(build_env("nb201", "cifar100", latency_model=model_file), queries=40).reduce_space is None
     for method in ("l2nas", "rea"):
         r = run_method(env, method, queries=40, seeds=2, seed=3)
         queried = np.asarray(r.trajectory.archs).reshape(-1, 6)
