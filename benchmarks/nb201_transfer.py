@@ -110,6 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         data.pop("provenance")
         per_pair[name] = data
 
+    scratch_decay = config.eps_decay_steps  # write() has its own `config`: the results record
+
     def write(prefix_note: str) -> None:
         prov = provenance()
         dev = prov["device"]
@@ -119,10 +121,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             "",
             f"L2NAS (default config) pre-trained for {args.queries_from} queries on the source dataset -- free "
             "pre-training, not counted -- then run on the target; `transfer` carries the actor and critic "
-            "(parameters and Adam states) over, `transfer+replay` also the replay buffer (rewards are accuracy / "
-            "the dataset's maximum accuracy, so they are on one scale); `scratch` is L2NAS on the target from a fresh "
-            f"start. Top-k state and the set of queried cells start empty on the target. The transferred agent's "
-            f"epsilon starts at {args.target_eps_start:g} (scratch: 1, annealed to 0 over 40 queries). "
+            "(parameters and Adam states) over, `transfer+replay` also the replay buffer (rewards are the search "
+            "metric / its fixed scale, 100 for accuracies in %, so they are on one scale); `scratch` is L2NAS on the "
+            f"target from a fresh start. Top-k state and the set of queried cells start empty on the target. The "
+            f"transferred agent's epsilon starts at {args.target_eps_start:g} (scratch: 1, annealed to 0 over "
+            f"{scratch_decay} queries). "
             f"{args.seeds} seeds, base seed {args.seed}, the same per-seed run keys for every variant. "
             f"Best reported (test) accuracy of the incumbent after M target queries, mean ± std over seeds."
             + prefix_note,
