@@ -7,7 +7,7 @@ For each (source -> target) pair: L2NAS runs ``--queries-from`` queries on the s
 seeds and target budget.  One source run per source dataset is shared by its pairs.
 
 The target runs last ``max(--budgets)`` queries and are read at every budget: with the
-default config nothing in L2NAS depends on the budget (epsilon decays over a fixed 40
+default config nothing in L2NAS depends on the budget (epsilon decays over a fixed 60
 queries, the replay buffer never fills), so the first M queries of a longer run are
 the run with budget M; ``--check-prefix`` (default on) re-runs the first pair at
 budget 50 and asserts the curves are identical.
@@ -110,8 +110,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         data.pop("provenance")
         per_pair[name] = data
 
-    scratch_decay = config.eps_decay_steps  # write() has its own `config`: the results record
-
     def write(prefix_note: str) -> None:
         prov = provenance()
         dev = prov["device"]
@@ -125,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "metric / its fixed scale, 100 for accuracies in %, so they are on one scale); `scratch` is L2NAS on the "
             f"target from a fresh start. Top-k state and the set of queried cells start empty on the target. The "
             f"transferred agent's epsilon starts at {args.target_eps_start:g} (scratch: 1, annealed to 0 over "
-            f"{scratch_decay} queries). "
+            f"{config.eps_decay_steps} queries). "
             f"{args.seeds} seeds, base seed {args.seed}, the same per-seed run keys for every variant. "
             f"Best reported (test) accuracy of the incumbent after M target queries, mean ± std over seeds."
             + prefix_note,
@@ -135,11 +133,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             "Raw numbers: `nb201_transfer.json`; curves: `nb201_transfer.png`.",
             "",
         ]
-        config = {"num_seeds": args.seeds, "queries_from": args.queries_from, "budgets": list(budgets),
-                  "target_eps_start": args.target_eps_start, "pairs": [f"{s}:{d}" for s, d in pairs]}
+        record_config = {"num_seeds": args.seeds, "queries_from": args.queries_from, "budgets": list(budgets),
+                         "target_eps_start": args.target_eps_start, "pairs": [f"{s}:{d}" for s, d in pairs]}
         records.save(records.Record(
-            stem="nb201_transfer", command=command, seed=args.seed, config=config,
-            data={**config, "pairs": per_pair}, markdown="\n".join(header) + "\n" + "\n".join(sections),
+            stem="nb201_transfer", command=command, seed=args.seed, config=record_config,
+            data={**record_config, "pairs": per_pair}, markdown="\n".join(header) + "\n" + "\n".join(sections),
             extra={"nb201_transfer.png": lambda path: save_png(results, path)}), args, RESULTS)
 
     write("")  # results first; the prefix check (3 more compilations) then adds its note

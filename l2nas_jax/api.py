@@ -117,15 +117,14 @@ def _reduced(env: Environment, reduce_space: str | None, table: Any, limits: lis
         return env
     if not hasattr(env, "latency_source"):
         raise ValueError("reduce_space needs a latency model (latency_model=FILE, from l2nas latency --model)")
-    from l2nas_jax.envs import reduced
     from l2nas_jax.latency import reduce as reduce_lib
 
     sp = get_space(env.name)
     acc = reduce_lib.table_accuracy(sp, reduce_space, table)
     lat = reduce_lib.choice_latency(np.asarray(env.lut), tuple(sp.alpha_shape))  # the table with_latency loaded
     keep = reduce_lib.reduce_choices(lat, acc)
-    limits.append(f"{reduced.COLUMN}=1")
-    return reduced.reduce(env, keep, reduce_lib.dropped(keep, sp.choice_names), source=reduce_space)
+    limits.append(f"{reduced_env.COLUMN}=1")
+    return reduced_env.reduce(env, keep, reduce_lib.dropped(keep, sp.choice_names), source=reduce_space)
 
 
 def _with_latency(env: Environment, latency_model: str | os.PathLike | None, pareto_column: str | None) -> Environment:
