@@ -37,7 +37,7 @@ import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any, Callable  # noqa: E402
+from typing import Any, Callable, Sequence  # noqa: E402
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -68,10 +68,10 @@ def fixed_network(space: str, arch: Any, channels: int, layers: int, num_classes
     raise ValueError(f"unknown space {space!r}; valid: nb201, darts")
 
 
-def measure(model: Any, arch_fn: Callable | None, config: train.TrainConfig, image_size: int, *, steps: int,
-            warmup: int, repeats: int, fast_compile: bool, seed: int, mesh: Mesh | None = None,
-            memory: bool = False) -> dict[str, Any]:
-    """Compile time and steady-state images/s of one train step on a fixed synthetic batch.
+def compile_step(model: Any, arch_fn: Callable | None, config: train.TrainConfig, image_size: int, *,
+                 fast_compile: bool, seed: int, mesh: Mesh | None = None,
+                 memory: bool = False) -> tuple[Callable, tuple[Any, Any, Any], dict[str, Any]]:
+    """The compiled train step, its inputs (state, batch, run key) and what it cost to build.
 
     ``mesh``: the devices the batch is split over (default: all); ``memory`` adds the compiled step's
     own memory (``program_bytes``, from XLA's memory analysis).
@@ -93,7 +93,17 @@ def measure(model: Any, arch_fn: Callable | None, config: train.TrainConfig, ima
     t = time.perf_counter()
     compiled = step.lower(state, batch, key).compile()
     compile_s = time.perf_counter() - t
-    program = program_bytes(compiled) if memory else {}
+    info = {"params": params, "init_s": round(init_s, 3), "compile_s": round(compile_s, 3),
+            **(program_bytes(compiled) if memory else {})}
+    return compiled, (state, batch, key), info
+
+
+def measure(model: Any, arch_fn: Callable | None, config: train.TrainConfig, image_size: int, *, steps: int,
+            warmup: int, repeats: int, fast_compile: bool, seed: int, mesh: Mesh | None = None,
+            memory: bool = False) -> dict[str, Any]:
+    """Compile time and steady-state images/s of one train step on a fixed synthetic batch."""
+    compiled, (state, batch, key), info = compile_step(model, arch_fn, config, image_size, fast_compile=fast_compile,
+                                                       seed=seed, mesh=mesh, memory=memory)
     for _ in range(warmup):
         state, m = compiled(state, batch, key)
     jax.block_until_ready(state)
@@ -105,16 +115,74 @@ def measure(model: Any, arch_fn: Callable | None, config: train.TrainConfig, ima
         jax.block_until_ready(state)
         times.append(time.perf_counter() - t)
     per_step = [x / steps for x in times]
+    b = config.batch_size
     return {
-        "params": params,
-        "init_s": round(init_s, 3),
-        "compile_s": round(compile_s, 3),
+        **info,
         "step_ms_median": round(1e3 * statistics.median(per_step), 3),
         "step_ms_best": round(1e3 * min(per_step), 3),
         "images_per_s_median": round(b / statistics.median(per_step), 2),
         "images_per_s_best": round(b / min(per_step), 2),
         "final_loss": float(m["loss"]),
-        **program,
+    }
+
+
+def step_paths(space: Any, key: jax.Array, steps: Sequence[int]) -> list[np.ndarray]:
+    """The path each of ``steps`` trains when the supernet samples ``space.random_arch`` (as the step does)."""
+    return [np.asarray(space.random_arch(train.step_keys(key, s)[0])) for s in steps]
+
+
+def measure_matched(space_name: str, supernet: Any, size: dict[str, int], config: train.TrainConfig, *,
+                    steps: int, warmup: int, fast_compile: bool, seed: int) -> dict[str, Any]:
+    """Each random-path step timed alone next to the fixed network *of that step's path*.
+
+    The single-path idea pays off if a sampled path costs what its own network costs; paths differ
+    several-fold in cost (a cell of 3x3 convolutions vs one of skips), so the fair reference of a
+    random-path step is the fixed net of the same path, not of one arbitrary architecture.
+    Fixed nets: each distinct path compiled once, median of ``steps`` single-step timings.
+    """
+    space = get_space(space_name)
+    image_size = size["image_size"]
+    compiled, (state, batch, key), info = compile_step(supernet, space.random_arch, config, image_size,
+                                                       fast_compile=fast_compile, seed=seed)
+    for _ in range(warmup):
+        state, _ = compiled(state, batch, key)
+    jax.block_until_ready(state)
+    first = int(state.step)
+    super_s = []
+    for _ in range(steps):
+        t = time.perf_counter()
+        state, _ = compiled(state, batch, key)
+        jax.block_until_ready(state)
+        super_s.append(time.perf_counter() - t)
+    paths = step_paths(space, key, range(first, first + steps))
+    fixed_s: dict[str, float] = {}
+    rows = []
+    for path, sup in zip(paths, super_s):
+        name = space.to_string(path)
+        if name not in fixed_s:
+            print(f"[{space_name}] matched fixed net {len(fixed_s) + 1}: {name}", file=sys.stderr, flush=True)
+            model = fixed_network(space_name, path, size["channels"], size["layers"], 10)
+            step, (fs, fb, fk), _ = compile_step(model, None, config, image_size, fast_compile=fast_compile,
+                                                 seed=seed)
+            fs, _ = step(fs, fb, fk)  # warm-up
+            jax.block_until_ready(fs)
+            times = []
+            for _ in range(max(1, steps // 2)):
+                t = time.perf_counter()
+                fs, _ = step(fs, fb, fk)
+                jax.block_until_ready(fs)
+                times.append(time.perf_counter() - t)
+            fixed_s[name] = statistics.median(times)
+        rows.append({"arch": name, "supernet_ms": round(1e3 * sup, 3), "fixed_ms": round(1e3 * fixed_s[name], 3)})
+    b = config.batch_size
+    total_super, total_fixed = sum(super_s), sum(fixed_s[r["arch"]] for r in rows)
+    return {
+        **info,
+        "steps": rows,
+        "images_per_s": round(b * steps / total_super, 2),
+        "fixed_images_per_s": round(b * steps / total_fixed, 2),
+        "images_per_s_ratio": round(total_fixed / total_super, 3),
+        "step_ratio_median": round(statistics.median(r["supernet_ms"] / r["fixed_ms"] for r in rows), 3),
     }
 
 
@@ -182,6 +250,10 @@ def bench_space(space_name: str, args: argparse.Namespace) -> dict[str, Any]:
             "step_time_best": round(out[name]["step_ms_best"] / out["fixed"]["step_ms_best"], 3),
             "compile_time": round(out[name]["compile_s"] / out["fixed"]["compile_s"], 3),
         }
+    if args.matched_steps:
+        print(f"[{space_name}] supernet vs the fixed net of each step's path ...", file=sys.stderr, flush=True)
+        out["matched"] = measure_matched(space_name, supernet, size, config, steps=args.matched_steps,
+                                         warmup=args.warmup, fast_compile=args.fast_compile, seed=args.seed)
     return out
 
 
@@ -211,6 +283,19 @@ def to_markdown(res: dict[str, Any]) -> str:
             q = r[f"ratio_{v}_over_fixed"]
             lines.append(f"| {name} | {v} / fixed | {q['step_time_median']:.2f} | {q['step_time_best']:.2f} | "
                          f"{q['compile_time']:.2f} |")
+    matched = {name: r["matched"] for name, r in res["spaces"].items() if "matched" in r}
+    if matched:
+        lines += ["", "Path-matched: each random-path supernet step timed alone, against the fixed network of "
+                  "the path that step trained (each distinct path's fixed net compiled once; median of its "
+                  "single-step timings). Images/s over all timed steps:", "",
+                  "| space | steps | supernet images/s | matched fixed images/s | supernet / fixed images/s "
+                  "| median per-step time ratio |", "|---|---|---|---|---|---|"]
+        for name, m in matched.items():
+            lines.append(f"| {name} | {len(m['steps'])} | {m['images_per_s']:.1f} | {m['fixed_images_per_s']:.1f} | "
+                         f"{m['images_per_s_ratio']:.2f} | {m['step_ratio_median']:.2f} |")
+        for name, m in matched.items():
+            lines += ["", f"{name} steps (supernet ms / fixed ms):", ""]
+            lines += [f"- `{r['arch']}`: {r['supernet_ms']:.1f} / {r['fixed_ms']:.1f}" for r in m["steps"]]
     lines += ["", "Fixed architectures (drawn with the seed):", ""]
     lines += [f"- {name}: `{r['fixed_arch']}`" for name, r in res["spaces"].items()]
     lines += ["", f"Command: `{res['command']}`", ""]
@@ -230,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--matched-steps", type=int, default=8,
+                   help="random-path steps timed against the fixed net of each step's path (0: skip)")
     p.add_argument("--fast-compile", action="store_true", help="CPU: cheaper compile, slower code (recorded)")
     p.add_argument("--tag", default=None, help="results file suffix (default: the JAX backend)")
     records.add_output_args(p, "supernet_speed")
@@ -253,7 +340,8 @@ def main(argv: list[str] | None = None) -> int:
     res["wall_s"] = round(time.perf_counter() - t0, 1)
     res["command"] = records.command_line("benchmarks/supernet_speed.py", argv)
     res["provenance"] = provenance()
-    config = {k: res[k] for k in ("steps", "warmup", "repeats", "fast_compile")} | {"settings": args.settings}
+    config = {k: res[k] for k in ("steps", "warmup", "repeats", "fast_compile")} | {
+        "settings": args.settings, "matched_steps": args.matched_steps}
     records.save(records.Record(stem=f"supernet_speed_{tag}", command=res["command"], seed=args.seed, config=config,
                                 data={k: v for k, v in res.items() if k not in ("command", "provenance", "seed")},
                                 markdown=to_markdown(res)), args, RESULTS)

@@ -26,6 +26,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.ad_checkpoint import checkpoint_name
 
 from l2nas_jax.spaces import conv as conv_lib
 BN_MOMENTUM = 0.9  # = PyTorch momentum 0.1
@@ -71,6 +72,16 @@ def conv(
     )
 
 
+#: Name of a conv op's convolution output (``jax.ad_checkpoint.checkpoint_name``), the one value
+#: :data:`SAVE_CONV_OUT` keeps for the backward pass.
+CONV_OUT = "conv_out"
+#: Remat policy for ops inside a single-path switch: keep the convolution output, recompute the
+#: cheap rest (ReLU, BN normalisation) in the backward pass.  Why: every value a switch branch
+#: saves becomes a conditional output that all other branches must fill with zeros; fewer saved
+#: values make a sampled path cheaper (measured: ``benchmarks/supernet_speed.py``).
+SAVE_CONV_OUT = jax.checkpoint_policies.save_only_these_names(CONV_OUT)
+
+
 class ReLUConvBN(nn.Module):
     """ReLU -> Conv k x k -> BN (DARTS preprocess / AutoDL ``nor_conv_kxk`` / ResNet block half)."""
 
@@ -86,7 +97,7 @@ class ReLUConvBN(nn.Module):
     def __call__(self, x: chex.Array, train: bool) -> chex.Array:
         x = nn.relu(x)
         x = conv(self.features, self.kernel, self.stride, self.padding, self.dilation, bias=self.conv_bias)(x)
-        return batch_norm(train, self.affine)(x)
+        return batch_norm(train, self.affine)(checkpoint_name(x, CONV_OUT))
 
 
 class DilConv(nn.Module):

@@ -300,6 +300,15 @@ def _global_norm(tree: Any) -> jax.Array:
     return tree_lib.norm(tree) if tree_lib is not None and hasattr(tree_lib, "norm") else optax.global_norm(tree)
 
 
+def step_keys(key: jax.Array, step: jax.Array | int) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """The (arch, augmentation, dropout) keys of train step ``step`` of a run with base ``key``.
+
+    Public so a host can tell which path a supernet step trained (e.g. to time the matching fixed net).
+    """
+    k_arch, k_aug, k_drop = jax.random.split(jax.random.fold_in(key, step), 3)
+    return k_arch, k_aug, k_drop
+
+
 def make_train_step_fn(model: nn.Module, config: TrainConfig, arch_fn: ArchFn | None = None) -> Callable:
     """The pure, un-jitted step ``(state, batch, key) -> (state, metrics)`` (see module docstring).
 
@@ -311,7 +320,7 @@ def make_train_step_fn(model: nn.Module, config: TrainConfig, arch_fn: ArchFn | 
         images, labels = batch["image"], batch["label"]
         chex.assert_rank(images, 4)
         chex.assert_shape(labels, (images.shape[0],))
-        k_arch, k_aug, k_drop = jax.random.split(jax.random.fold_in(key, state.step), 3)
+        k_arch, k_aug, k_drop = step_keys(key, state.step)
         arch = None if arch_fn is None else arch_fn(k_arch)
         x = data_lib.augment(k_aug, images, crop_flip=config.crop_flip, crop_padding=config.crop_padding,
                              cutout_size=config.cutout)

@@ -78,7 +78,7 @@ def test_nb201_resnet_reference_param_count():
 
 @pytest.fixture(scope="module")
 def nb201_supernet():
-    model = nb201.make_supernet(C=4, N=1, num_classes=10)
+    model = nb201.make_supernet(C=4, N=2, num_classes=10)  # N=2: the stage's cells run as a scan
     x = jnp.asarray(np.random.default_rng(1).normal(size=(8, 8, 8, 3)).astype(np.float32))
     shapes = jax.eval_shape(model.init, jax.random.key(0), x, jnp.zeros(6, jnp.int32))
     variables = _np_variables(shapes)
@@ -101,7 +101,7 @@ def test_nb201_supernet_grads_only_on_chosen_ops(nb201_supernet, arch):
     grads, (out, stats) = grad_fn(v["params"], v["batch_stats"], jnp.asarray(arch, jnp.int32))
     assert out.shape == (8, 10) and bool(jnp.all(jnp.isfinite(out)))
     assert len(traces) == 1  # one compiled function serves both archs
-    for k in range(3):
+    for k in range(6):
         cell_g, cell_s, old_s = grads[f"cell{k}"], stats[f"cell{k}"], v["batch_stats"][f"cell{k}"]
         for e in range(len(EDGES)):
             for name, g in cell_g[f"edge{e}"].items():
@@ -119,6 +119,47 @@ def test_nb201_supernet_grads_only_on_chosen_ops(nb201_supernet, arch):
                 assert same != (OPS[arch[e]] == name), (k, e, name)  # stats move only on the chosen op
     # Stem/head get gradients for every arch.
     assert float(jnp.abs(grads["stem_conv"]["kernel"]).max()) > 0
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_nb201_scanned_cells_equal_unrolled_cells(train):
+    """The scanned stage computes what the cells one by one compute: outputs, BN statistics, gradients."""
+    x = jnp.asarray(np.random.default_rng(2).normal(size=(4, 8, 8, 3)).astype(np.float32))
+    arch = jnp.asarray((3, 1, 2, 0, 4, 3), jnp.int32)
+    scanned, unrolled = nb201.make_supernet(C=4, N=3), nb201.make_supernet(C=4, N=3, scan_cells=False)
+    v = _np_variables(jax.eval_shape(scanned.init, jax.random.key(0), x, arch))
+    assert jax.tree.structure(v) == jax.tree.structure(
+        jax.eval_shape(unrolled.init, jax.random.key(0), x, arch))  # same variables, same names
+
+    def run(model, params):
+        if not train:
+            return jnp.sum(model.apply({"params": params, "batch_stats": v["batch_stats"]}, x, arch) ** 2), {}
+        out, upd = model.apply({"params": params, "batch_stats": v["batch_stats"]}, x, arch, train=True,
+                               mutable=["batch_stats"])
+        return jnp.sum(out ** 2), upd["batch_stats"]
+
+    got, want = (jax.jit(jax.value_and_grad(functools.partial(run, m), has_aux=True), compiler_options=FAST)(
+        v["params"]) for m in (scanned, unrolled))
+    for a, b in zip(_leaves(got), _leaves(want), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    if train:  # every cell's statistics moved, each by its own cell's batch
+        moved = [not np.allclose(got[0][1][f"cell{k}"]["edge0"]["nor_conv_3x3"]["BatchNorm_0"]["mean"],
+                                 v["batch_stats"][f"cell{k}"]["edge0"]["nor_conv_3x3"]["BatchNorm_0"]["mean"])
+                 for k in range(9)]
+        assert all(moved)
+
+
+def test_nb201_fixed_net_all_none_node_is_not_a_folded_constant():
+    """A node whose edges are all ``none`` must not make XLA constant-fold the ops that read it."""
+    arch = "|none~0|+|none~0|avg_pool_3x3~1|+|none~0|avg_pool_3x3~1|nor_conv_1x1~2|"  # node 1 is zero
+    model = nb201.make_network(arch, C=4, N=1)
+    x = jnp.ones((4, 8, 8, 3))
+    v = _np_variables(jax.eval_shape(model.init, jax.random.key(0), x))
+    hlo = jax.jit(lambda v, x: model.apply(v, x)).lower(v, x).compile().as_text()
+    big_constants = [line for line in hlo.splitlines() if " constant(" in line and "f32[4,8,8,4]" in line]
+    assert not big_constants, big_constants[:1]
+    out = model.apply(v, x)
+    assert out.shape == (4, 10) and bool(jnp.all(jnp.isfinite(out)))
 
 
 def test_nb201_supernet_needs_arch_and_fixed_rejects_bad_arch():
