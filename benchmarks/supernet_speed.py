@@ -266,23 +266,25 @@ def to_markdown(res: dict[str, Any]) -> str:
              f"fast_compile={res['fast_compile']}; seed {res['seed']}.",
              f"Load average before / after: {res['load_before']} / {res['load_after']} on {res['cpu_count']} CPUs.",
              "", res["note"], "",
-             "| space | net (C, layers, px), batch | variant | params | compile s | step ms (median / best) "
+             "| space | net (C, layers, px), batch | variant | params | init s | compile s | step ms (median / best) "
              "| images/s (median / best) |",
-             "|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|"]
     for name, r in res["spaces"].items():
         n = r["net"]
         for v in ("fixed", "supernet", "supernet_pinned"):
             m = r[v]
             lines.append(f"| {name} | {n['channels']}, {n['layers']}, {n['image_size']}, {r['batch_size']} | {v} | "
-                         f"{m['params']:,} | "
+                         f"{m['params']:,} | {m['init_s']:.1f} | "
                          f"{m['compile_s']:.1f} | {m['step_ms_median']:.1f} / {m['step_ms_best']:.1f} | "
                          f"{m['images_per_s_median']:.1f} / {m['images_per_s_best']:.1f} |")
-    lines += ["", "| space | ratio | step time (median) | step time (best) | compile time |", "|---|---|---|---|---|"]
+    lines += ["", "| space | ratio | step time (median) | step time (best) | compile time | init + compile time |",
+              "|---|---|---|---|---|---|"]
     for name, r in res["spaces"].items():
         for v in ("supernet", "supernet_pinned"):
             q = r[f"ratio_{v}_over_fixed"]
+            both = (r[v]["init_s"] + r[v]["compile_s"]) / (r["fixed"]["init_s"] + r["fixed"]["compile_s"])
             lines.append(f"| {name} | {v} / fixed | {q['step_time_median']:.2f} | {q['step_time_best']:.2f} | "
-                         f"{q['compile_time']:.2f} |")
+                         f"{q['compile_time']:.2f} | {both:.2f} |")
     matched = {name: r["matched"] for name, r in res["spaces"].items() if "matched" in r}
     if matched:
         lines += ["", "Path-matched: each random-path supernet step timed alone, against the fixed network of "

@@ -149,6 +149,24 @@ def test_nb201_scanned_cells_equal_unrolled_cells(train):
         assert all(moved)
 
 
+def test_nb201_scanned_init_draws_every_cell_from_its_own_key():
+    """The vmapped init of a stage's cells gives each cell its own draw, with the unrolled init's layout."""
+    x, arch = jnp.zeros((1, 8, 8, 3)), jnp.zeros(6, jnp.int32)
+    v = nb201.make_supernet(C=4, N=3).init(jax.random.key(0), x, arch)
+    ref = nb201.make_supernet(C=4, N=3, scan_cells=False).init(jax.random.key(0), x, arch)
+    assert jax.tree.structure(v) == jax.tree.structure(ref)
+    for a, b in zip(_leaves(v), _leaves(ref), strict=True):
+        assert a.shape == b.shape and a.dtype == b.dtype
+    kernels = [np.asarray(v["params"][f"cell{k}"]["edge0"]["nor_conv_3x3"]["Conv_0"]["kernel"]) for k in range(9)]
+    assert all(not np.array_equal(kernels[i], kernels[j]) for i in range(9) for j in range(i))
+    for k in range(9):  # the same initializer as the unrolled cells (std set by the stage's fan-in)
+        want = float(np.std(ref["params"][f"cell{k}"]["edge0"]["nor_conv_3x3"]["Conv_0"]["kernel"]))
+        assert 0.7 < float(np.std(kernels[k])) / want < 1.4, k
+    stats = v["batch_stats"]["cell4"]["edge5"]["nor_conv_1x1"]["BatchNorm_0"]
+    np.testing.assert_array_equal(stats["mean"], 0.0)
+    np.testing.assert_array_equal(stats["var"], 1.0)
+
+
 def test_nb201_fixed_net_all_none_node_is_not_a_folded_constant():
     """A node whose edges are all ``none`` must not make XLA constant-fold the ops that read it."""
     arch = "|none~0|+|none~0|avg_pool_3x3~1|+|none~0|avg_pool_3x3~1|nor_conv_1x1~2|"  # node 1 is zero

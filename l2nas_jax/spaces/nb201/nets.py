@@ -205,15 +205,32 @@ class TinyNetwork(nn.Module):
                       first: int) -> chex.Array:
         """The N search cells of a stage (``cell{first}`` ...): created one by one, applied as a scan."""
         names = [f"cell{first + i}" for i in range(self.N)]
-        if self.is_initializing() or self.N == 1 or not self.scan_cells:
+        if self.N == 1 or not self.scan_cells:
             for n in names:
                 x = SearchCell(channels, affine, name=n)(x, arch, train)
             return x
+        if self.is_initializing():
+            _init_cells(self, x, arch, channels, affine, names)
         return _search_cells_scanned(self, x, arch, train, channels, affine, names)
 
 
 def _stack(trees: Sequence) -> object:
     return jax.tree.map(lambda *a: jnp.stack(a), *trees)
+
+
+def _init_cells(mdl: nn.Module, x: chex.Array, arch: chex.Array, channels: int, affine: bool,
+                names: Sequence[str]) -> None:
+    """Create the variables of a stage's search cells ``names``: one ``init`` vmapped over their keys.
+
+    Why: the one-off initialisation then compiles one cell per stage, not N (each cell still draws
+    its own parameters from its own key).
+    """
+    cell = SearchCell(channels, affine)
+    keys = jax.random.split(mdl.make_rng("params"), len(names))
+    variables = jax.vmap(lambda k: cell.init({"params": k}, x, arch, train=False))(keys)
+    for i, n in enumerate(names):
+        for col, tree in variables.items():
+            mdl.put_variable(col, n, jax.tree.map(lambda a, i=i: a[i], tree))
 
 
 def _search_cells_scanned(mdl: nn.Module, x: chex.Array, arch: chex.Array, train: bool, channels: int,
