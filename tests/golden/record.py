@@ -3,8 +3,10 @@
     python tests/golden/record.py                 # every case
     python tests/golden/record.py --case supernet # only these cases; the others keep their arrays
 
-Re-recorded so far: ``supernet`` (the canonical-layout convolution gradients of
-``l2nas_jax/spaces/conv.py`` sum in a different order: the same maths, other float rounding); the L2NAS
+Re-recorded so far: ``supernet``, twice (the canonical-layout convolution gradients of
+``l2nas_jax/spaces/conv.py`` sum in a different order; then the NB201 mixed edge's hand-written
+backward pass, ``l2nas_jax/spaces/nb201/edge_vjp.py``: the same maths, other float rounding, at most
+1e-4 relative after two steps); the L2NAS
 arrays of ``search`` and ``experiments`` (the default exploration became ``explore_arch='neighbor'`` over 60
 queries; every other method's arrays were unchanged).
 """

@@ -149,6 +149,38 @@ def test_nb201_scanned_cells_equal_unrolled_cells(train):
         assert all(moved)
 
 
+@pytest.mark.parametrize("arch", [(3, 1, 2, 0, 4, 3), (0, 0, 0, 1, 1, 2), (4, 3, 2, 3, 4, 0)])
+def test_nb201_edge_vjp_equals_autodiff_of_the_switch(arch, monkeypatch):
+    """The hand-written backward pass of a training step gives the plain switch's output, gradients and
+    BN statistics (up to float rounding, relative to the largest gradient: a conv bias's gradient is
+    ~0 after BN, so both sides are rounding noise there)."""
+    model = nb201.make_supernet(C=4, N=2)
+    x = jnp.asarray(np.random.default_rng(3).normal(size=(8, 8, 8, 3)).astype(np.float32))
+    v = model.init(jax.random.key(1), x[:1], jnp.zeros(6, jnp.int32))
+    w = jnp.linspace(-1.0, 1.0, 10)
+
+    def run():
+        def loss(params):
+            out, upd = model.apply({"params": params, "batch_stats": v["batch_stats"]}, x,
+                                   jnp.asarray(arch, jnp.int32), train=True, mutable=["batch_stats"])
+            return jnp.sum(out * w), (out, upd["batch_stats"])
+        return jax.jit(jax.grad(loss, has_aux=True), compiler_options=FAST)(v["params"])
+
+    got = run()
+    monkeypatch.setattr(nb201, "EDGE_VJP", False)
+    want = run()
+    scale = max(float(np.max(np.abs(b))) for b in _leaves(want))
+    for (path, a), b in zip(jax.tree_util.tree_flatten_with_path(got)[0], _leaves(want), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=3e-5 * scale, err_msg=jax.tree_util.keystr(path))
+    # Off the path: exactly zero gradient and untouched statistics, as with the switch.
+    grads, (_, stats) = got
+    off = [n for n in OPS if n in ("nor_conv_1x1", "nor_conv_3x3") and n != OPS[arch[0]]]
+    for name in off:
+        assert all(float(np.max(np.abs(a))) == 0.0 for a in _leaves(grads["cell0"]["edge0"][name]))
+        assert all(np.array_equal(a, b) for a, b in zip(_leaves(stats["cell0"]["edge0"][name]),
+                                                         _leaves(v["batch_stats"]["cell0"]["edge0"][name])))
+
+
 def test_nb201_scanned_init_draws_every_cell_from_its_own_key():
     """The vmapped init of a stage's cells gives each cell its own draw, with the unrolled init's layout."""
     x, arch = jnp.zeros((1, 8, 8, 3)), jnp.zeros(6, jnp.int32)

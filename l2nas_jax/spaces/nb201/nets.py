@@ -11,9 +11,9 @@ edges and 5 ops follow :mod:`l2nas_jax.spaces.nb201.codec` (``arch = int32[6]`` 
   compiled step serves all 15,625 cells.  Cell BN is non-affine and the cell convs carry a bias
   (AutoDL search cells: ``affine=False``, conv ``bias = not affine``); stem, reduction blocks and
   head are affine, as in AutoDL's search networks.  The N cells of a stage run as one ``lax.scan``
-  over their stacked variables (XLA compiles one cell per stage, not N), and a convolution op
-  inside the switch keeps only its convolution output for the backward pass; both leave the
-  parameters, their names and the computed values as they were.
+  over their stacked variables (XLA compiles one cell per stage, not N; parameter names stay per
+  cell).  A training step differentiates each edge with a hand-written backward pass
+  (:mod:`~l2nas_jax.spaces.nb201.edge_vjp`), not through the switch: no zero-filled residuals.
 * Fixed network (:func:`make_network`): only the chosen ops exist (``none`` edges are dropped);
   affine BN, bias-free convs.  Its parameter count equals
   :func:`l2nas_jax.spaces.nb201.cost.nb201_cost` exactly.
@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from l2nas_jax.spaces.nb201.codec import EDGES, NUM_EDGES, NUM_OPS, OPS, parse_arch
+from l2nas_jax.spaces.nb201.edge_vjp import mixed_edge_train
 from l2nas_jax.spaces.layers import (
     SAVE_CONV_OUT,
     Identity,
@@ -87,6 +88,11 @@ class ResNetBasicBlock(nn.Module):
         return shortcut + y
 
 
+#: Train supernet edges with the hand-written backward pass (:mod:`~l2nas_jax.spaces.nb201.edge_vjp`);
+#: False differentiates the plain switch (the reference the tests compare it with).
+EDGE_VJP = True
+
+
 class MixedEdge(nn.Module):
     """One supernet edge: all 5 NB201 ops (named by op); a call runs only op ``index``.
 
@@ -102,6 +108,14 @@ class MixedEdge(nn.Module):
             setattr(self, name, nb201_op(name, self.channels, self.affine, in_switch=True))
 
     def __call__(self, x: chex.Array, index: chex.Array, train: bool) -> chex.Array:
+        if (EDGE_VJP and train and not self.affine and x.dtype == jnp.float32 and not self.is_initializing()
+                and self.is_mutable_collection("batch_stats")):
+            # Training: the hand-written backward pass (edge_vjp), same values, no zero-filled residuals.
+            out, stats = mixed_edge_train(self.variables["params"], self.variables["batch_stats"], x, index)
+            for name, value in stats.items():
+                self.put_variable("batch_stats", name, value)
+            return out
+
         def branch(name: str):
             return lambda mdl, h: getattr(mdl, name)(h, train)
 
