@@ -25,7 +25,7 @@ from l2nas_jax.spaces import conv as conv_lib
 from l2nas_jax.spaces.layers import BN_EPS, BN_MOMENTUM, avg_pool_exclude_pad
 from l2nas_jax.spaces.nb201.codec import OPS
 
-#: The convolution ops: name -> (kernel size, padding).
+#: The convolution ops: name -> (kernel size, padding); :func:`~l2nas_jax.spaces.nb201.nets.nb201_op` builds them from it.
 CONV_OPS = {"nor_conv_1x1": (1, 0), "nor_conv_3x3": (3, 1)}
 _AXES = (0, 1, 2)
 

@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from l2nas_jax.spaces.nb201.codec import EDGES, NUM_EDGES, NUM_OPS, OPS, parse_arch
-from l2nas_jax.spaces.nb201.edge_vjp import mixed_edge_train
+from l2nas_jax.spaces.nb201.edge_vjp import CONV_OPS, mixed_edge_train
 from l2nas_jax.spaces.layers import (
     SAVE_CONV_OUT,
     Identity,
@@ -64,11 +64,10 @@ def nb201_op(op: str, channels: int, affine: bool, name: str | None = None, *, i
         return Zero(name=name)
     if op == "skip_connect":
         return Identity(name=name)
-    conv_op = _RematReLUConvBN if in_switch else ReLUConvBN
-    if op == "nor_conv_1x1":
-        return conv_op(channels, 1, 1, 0, affine=affine, conv_bias=not affine, name=name)
-    if op == "nor_conv_3x3":
-        return conv_op(channels, 3, 1, 1, affine=affine, conv_bias=not affine, name=name)
+    if op in CONV_OPS:
+        kernel, pad = CONV_OPS[op]
+        conv_op = _RematReLUConvBN if in_switch else ReLUConvBN
+        return conv_op(channels, kernel, 1, pad, affine=affine, conv_bias=not affine, name=name)
     if op == "avg_pool_3x3":
         return Pool("avg", 1, name=name)
     raise ValueError(f"unknown NB201 op {op!r}; valid ops: {', '.join(OPS)}")
