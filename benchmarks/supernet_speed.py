@@ -50,11 +50,14 @@ from l2nas_jax.spaces import get_space  # noqa: E402
 from l2nas_jax.supernet import sharding, train  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-#: The settings of the task: NB201 TinyNetwork(C=16, N=5) and the DARTS search skeleton (C=16, 8 cells).
-FULL = {"nb201": {"channels": 16, "layers": 5}, "darts": {"channels": 16, "layers": 8}}
+#: The settings of the task: NB201 TinyNetwork(C=16, N=5) and the DARTS search skeleton (C=16, 8 cells)
+#: at 32 px; the OFA MobileNetV3 supernet (width 1.0; its widths and depth are part of the net) at 224 px.
+FULL = {"nb201": {"channels": 16, "layers": 5, "image_size": 32},
+        "darts": {"channels": 16, "layers": 8, "image_size": 32},
+        "ofa": {"channels": None, "layers": None, "image_size": 224}}
 
 
-def fixed_network(space: str, arch: Any, channels: int, layers: int, num_classes: int) -> Any:
+def fixed_network(space: str, arch: Any, channels: int | None, layers: int | None, num_classes: int) -> Any:
     """The plain network of ``arch`` with the supernet's skeleton (see the module docstring)."""
     if space == "nb201":
         from l2nas_jax.spaces.nb201 import nets as nb201
@@ -65,7 +68,11 @@ def fixed_network(space: str, arch: Any, channels: int, layers: int, num_classes
 
         return darts.make_network(arch, C=channels, layers=layers, num_classes=num_classes, auxiliary=False,
                                   drop_path=0.0)
-    raise ValueError(f"unknown space {space!r}; valid: nb201, darts")
+    if space == "ofa":  # the subnet as its own network (OFA's get_active_subnet), at the supernet's width
+        from l2nas_jax.spaces.ofa import nets as ofa
+
+        return ofa.make_network(arch, num_classes=num_classes)
+    raise ValueError(f"unknown space {space!r}; valid: {', '.join(FULL)}")
 
 
 def compile_step(model: Any, arch_fn: Callable | None, config: train.TrainConfig, image_size: int, *,
@@ -202,14 +209,18 @@ def bench_config(batch_size: int, image_size: int, seed: int, dtype: str = "floa
     return train.TrainConfig(epochs=1, batch_size=batch_size, seed=seed, cutout=max(1, 16 * image_size // 32), **extra)
 
 
-def space_settings(space_name: str, args: argparse.Namespace) -> dict[str, int]:
-    """(channels, layers, image_size, batch_size) of a space: the full ones, --C/--layers/..., --settings."""
-    out = {**FULL[space_name], "image_size": args.image_size, "batch_size": args.batch_size}
-    out.update({k: v for k, v in (("channels", args.channels), ("layers", args.layers)) if v is not None})
+def space_settings(space_name: str, args: argparse.Namespace) -> dict[str, int | None]:
+    """(channels, layers, image_size, batch_size) of a space: the full ones, --C/--layers/..., --settings.
+
+    OFA has no channels or layers knob (None; ``-`` in ``--settings``).
+    """
+    out: dict[str, int | None] = {**FULL[space_name], "batch_size": args.batch_size}
+    knobs = (("channels", args.channels), ("layers", args.layers)) if space_name != "ofa" else ()
+    out.update({k: v for k, v in (*knobs, ("image_size", args.image_size)) if v is not None})
     for item in args.settings:
         name, _, values = item.partition(":")
         if name == space_name:
-            c, n, px, b = (int(v) for v in values.split(","))
+            c, n, px, b = (None if v.strip() in ("-", "") else int(v) for v in values.split(","))
             out.update(channels=c, layers=n, image_size=px, batch_size=b)
     return out
 
@@ -235,7 +246,7 @@ def bench_space(space_name: str, args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {
         "net": {"channels": channels, "layers": layers, "image_size": image_size, "num_classes": 10},
         "batch_size": batch_size,
-        "full_settings": (channels, layers, image_size, batch_size) == (*FULL[space_name].values(), 32, 64),
+        "full_settings": (channels, layers, image_size, batch_size) == (*FULL[space_name].values(), 64),
         "train_config": config.to_dict(),
         "fixed_arch": arch_string,
     }
@@ -273,7 +284,8 @@ def to_markdown(res: dict[str, Any]) -> str:
         n = r["net"]
         for v in ("fixed", "supernet", "supernet_pinned"):
             m = r[v]
-            lines.append(f"| {name} | {n['channels']}, {n['layers']}, {n['image_size']}, {r['batch_size']} | {v} | "
+            size = ", ".join("-" if n[k] is None else str(n[k]) for k in ("channels", "layers", "image_size"))
+            lines.append(f"| {name} | {size}, {r['batch_size']} | {v} | "
                          f"{m['params']:,} | {m['init_s']:.1f} | "
                          f"{m['compile_s']:.1f} | {m['step_ms_median']:.1f} / {m['step_ms_best']:.1f} | "
                          f"{m['images_per_s_median']:.1f} / {m['images_per_s_best']:.1f} |")
@@ -306,13 +318,13 @@ def to_markdown(res: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--space", default="nb201,darts", help="comma-separated: nb201, darts")
+    p.add_argument("--space", default="nb201,darts", help="comma-separated: nb201, darts, ofa")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--channels", type=int, default=None, help="default: 16 (the full settings)")
     p.add_argument("--layers", type=int, default=None, help="NB201 cells per stage (5) / DARTS cells (8)")
-    p.add_argument("--image-size", type=int, default=32)
+    p.add_argument("--image-size", type=int, default=None, help="default: 32 (NB201, DARTS), 224 (OFA)")
     p.add_argument("--settings", action="append", default=[], metavar="SPACE:C,LAYERS,PX,BATCH",
-                   help="per-space override, e.g. darts:8,5,16,16 (repeatable)")
+                   help="per-space override, e.g. darts:8,5,16,16 or ofa:-,-,64,16 (repeatable)")
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3)
@@ -335,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "supernet_speed", "tag": tag, "seed": args.seed,
         "steps": args.steps, "warmup": args.warmup, "repeats": args.repeats, "fast_compile": args.fast_compile,
         "cpu_count": os.cpu_count(), "load_before": load_before,
-        "note": args.note or "Full settings: NB201 C=16 N=5, DARTS C=16 8 cells, 32 px, batch 64.",
+        "note": args.note or "Full settings: NB201 C=16 N=5, DARTS C=16 8 cells (32 px), OFA width 1.0 (224 px), batch 64.",
         "spaces": {s: bench_space(s, args) for s in spaces},
     }
     res["load_after"] = [round(x, 2) for x in os.getloadavg()]

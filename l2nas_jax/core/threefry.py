@@ -10,12 +10,18 @@ arithmetic, so both lowerings give the same bits (tested: every golden result is
 :func:`unroll_on_cpu` registers JAX's own unrolled lowering for CPU.  It reaches into JAX's
 private modules; where they differ (another JAX version) it does nothing and JAX's default stays.
 Set ``L2NAS_ROLLED_THREEFRY=1`` to keep JAX's default.
+
+:func:`rolled` restores the rolled lowering for one block: a parameter initialisation is mostly
+draws, one after another, and compiles several times faster rolled (DARTS search supernet: 26 s
+rolled, 162 s unrolled).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+from typing import Iterator
 
 ENV_VAR = "L2NAS_ROLLED_THREEFRY"
 
@@ -37,3 +43,19 @@ def unroll_on_cpu() -> bool:
     except (ImportError, AttributeError, TypeError):  # another JAX layout: keep its default lowering
         return False
     return True
+
+
+@contextlib.contextmanager
+def rolled() -> Iterator[None]:
+    """Programs lowered inside the block use JAX's rolled CPU lowering (same bits); the unrolled one after it."""
+    if not unroll_on_cpu.cache_info().currsize or not unroll_on_cpu():
+        yield
+        return
+    from jax._src.interpreters import mlir
+    from jax._src.random import threefry2x32 as tf
+
+    mlir.register_lowering(tf.threefry2x32_p, tf._threefry2x32_cpu_lowering_rule, platform="cpu")
+    try:
+        yield
+    finally:
+        mlir.register_lowering(tf.threefry2x32_p, tf._threefry2x32_lowering_rule, platform="cpu")

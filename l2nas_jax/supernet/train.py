@@ -35,10 +35,12 @@ import chex
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jax.extend import core as jex_core
 import numpy as np
 import optax
 from tqdm.auto import tqdm
 
+from l2nas_jax.core import threefry
 from l2nas_jax.core.threefry import unroll_on_cpu
 from l2nas_jax.supernet import data as data_lib
 from l2nas_jax.supernet import prefetch as prefetch_lib
@@ -244,18 +246,22 @@ def create_train_state(
     return state.replace(step=jnp.zeros((), jnp.int32))
 
 
-#: Models with at least this many parameter arrays are initialised op by op instead of in one jitted
-#: program: XLA inlines the random hash at every draw, so the jitted init's compile grows faster than
-#: the draws (DARTS supernet, C=4, 3 cells, 548 arrays: ~60 s to compile, 10-16 s eagerly; NB201's
-#: full supernet, 381 arrays: 21 s jitted, 17 s eagerly; both give the same bits).
-EAGER_INIT_MIN_ARRAYS = 500
+#: Models whose initialisation draws random numbers this many times or more are initialised op by op
+#: instead of in one jitted program: XLA compiles each draw's random hash and sampler separately
+#: (about 0.1-0.15 s a draw on this CPU), so a jitted init's compile grows with the draws (DARTS
+#: evaluation net, 20 cells: 319 draws).  A supernet whose edges are initialised vmapped over the edges
+#: draws far fewer times than it has arrays (DARTS search supernet, 8 cells, 3257 arrays: 144 draws,
+#: 29 s jitted against minutes eagerly; NB201's full supernet: 44 draws).  Both give the same bits.
+EAGER_INIT_MIN_DRAWS = 200
+_DRAW_PRIMITIVES = ("random_bits", "threefry2x32")
 
 
 def _init(model: nn.Module, k_params: jax.Array, k_drop: jax.Array, x: jax.Array, arch: jax.Array | None) -> Any:
     fixed, rngs = arch is None, {"params": k_params, "dropout": k_drop}
-    if _init_eagerly(model, fixed, tuple(x.shape), None if fixed else tuple(jnp.shape(arch))):
-        return _init_fn(model, fixed)(rngs, x, arch)
-    return _jitted_init(model, fixed)(rngs, x, arch)
+    with threefry.rolled():  # an init is mostly draws: they compile several times faster rolled (same bits)
+        if _init_eagerly(model, fixed, tuple(x.shape), None if fixed else tuple(jnp.shape(arch))):
+            return _init_fn(model, fixed)(rngs, x, arch)
+        return _jitted_init(model, fixed)(rngs, x, arch)
 
 
 def _init_fn(model: nn.Module, fixed: bool) -> Callable:
@@ -265,14 +271,28 @@ def _init_fn(model: nn.Module, fixed: bool) -> Callable:
     return lambda r, x, a: model.init(r, x, a, train=False)
 
 
+def count_draws(jaxpr: jex_core.Jaxpr) -> int:
+    """Random draws (``random_bits`` / ``threefry2x32`` equations) in ``jaxpr``, nested jaxprs included."""
+    n = 0
+    for eqn in jaxpr.eqns:
+        n += eqn.primitive.name in _DRAW_PRIMITIVES
+        for value in eqn.params.values():
+            for sub in value if isinstance(value, (list, tuple)) else (value,):
+                if isinstance(sub, jex_core.ClosedJaxpr):
+                    n += count_draws(sub.jaxpr)
+                elif isinstance(sub, jex_core.Jaxpr):
+                    n += count_draws(sub)
+    return n
+
+
 @functools.lru_cache(maxsize=32)
 def _init_eagerly(model: nn.Module, fixed: bool, x_shape: tuple[int, ...], arch_shape: tuple[int, ...] | None) -> bool:
-    """Whether ``model`` has :data:`EAGER_INIT_MIN_ARRAYS` or more parameter arrays (shape-only trace)."""
+    """Whether ``model``'s init draws :data:`EAGER_INIT_MIN_DRAWS` times or more (shape-only trace)."""
     x = jax.ShapeDtypeStruct(x_shape, jnp.float32)
     arch = None if fixed else jax.ShapeDtypeStruct(arch_shape, jnp.int32)
     key = jax.eval_shape(lambda: jax.random.key(0))
-    shapes = jax.eval_shape(_init_fn(model, fixed), {"params": key, "dropout": key}, x, arch)
-    return len(jax.tree_util.tree_leaves(shapes["params"])) >= EAGER_INIT_MIN_ARRAYS
+    jaxpr = jax.make_jaxpr(_init_fn(model, fixed))({"params": key, "dropout": key}, x, arch)
+    return count_draws(jaxpr.jaxpr) >= EAGER_INIT_MIN_DRAWS
 
 
 @functools.lru_cache(maxsize=32)

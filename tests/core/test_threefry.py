@@ -46,3 +46,17 @@ def test_in_process_it_is_on_and_idempotent():
     hlo = jax.jit(lambda k: jax.random.uniform(k, (4,))).lower(jax.random.key(0)).compile().as_text()
     assert " while(" not in hlo
     assert np.isfinite(np.asarray(jax.random.uniform(jax.random.key(0), (4,)))).all()
+
+
+def test_rolled_block_lowers_the_loop_and_restores_the_unrolled_lowering():
+    """Inside ``rolled()`` a program gets JAX's rolled loop (same bits); after it, straight-line code again."""
+    def draw(k):
+        return jax.random.uniform(k, (4,))
+
+    assert threefry.unroll_on_cpu() is True
+    with threefry.rolled():
+        inside = jax.jit(draw).lower(jax.random.key(1)).compile()
+    after = jax.jit(lambda k: draw(k) + 0.0).lower(jax.random.key(1)).compile()  # a new program: lowered again
+    assert " while(" in inside.as_text()
+    assert " while(" not in after.as_text()
+    np.testing.assert_array_equal(np.asarray(inside(jax.random.key(1))), np.asarray(after(jax.random.key(1))))

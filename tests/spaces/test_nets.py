@@ -446,3 +446,34 @@ def test_darts_scanned_cell_equals_unscanned_nodes(reduction):
         assert jax.tree_util.tree_structure(g1) == jax.tree_util.tree_structure(g0)
         for a, b in zip(_leaves(g1), _leaves(g0)):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("reduction", [False, True])
+def test_darts_search_cell_vmapped_init_matches_the_per_module_init(reduction):
+    """The scanned cell initialises its edges' ops vmapped over the edges: the same variables (paths,
+    shapes, statistics) as one module per (edge, op), drawn from the same distributions, each edge its own draw."""
+    rng = np.random.default_rng(5)
+    s0, s1 = (jnp.asarray(rng.normal(size=(2, 8, 8, 6)).astype(np.float32)) for _ in range(2))
+    arch = jnp.zeros((8, 2), jnp.int32)
+
+    def init(scan):
+        cell = darts.SearchCell(8, reduction, False, scan=scan)
+        return jax.jit(lambda k: cell.init(k, s0, s1, arch, False), compiler_options=FAST)(jax.random.key(0))
+
+    vmapped, per_module = init(True), init(False)
+    assert jax.tree.structure(vmapped) == jax.tree.structure(per_module)
+    assert [a.shape for a in jax.tree.leaves(vmapped)] == [a.shape for a in jax.tree.leaves(per_module)]
+    for a, b in zip(jax.tree.leaves(vmapped["batch_stats"]), jax.tree.leaves(per_module["batch_stats"])):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))  # zeros / ones
+    def edge_values(v, op):
+        return [np.concatenate([np.asarray(a).ravel() for a in jax.tree.leaves(v["params"][f"node{j}"][f"in{i}_{op}"])])
+                for j in range(2, 6) for i in range(j)]
+
+    for op in ("sep_conv_3x3", "dil_conv_5x5"):
+        ours, theirs = edge_values(vmapped, op), edge_values(per_module, op)
+        assert len({k.tobytes() for k in ours}) == len(ours), "every edge draws its own weights"
+        ratio = np.concatenate(ours).std() / np.concatenate(theirs).std()
+        assert abs(ratio - 1) < 0.15, (op, ratio)  # the same initializers (scales), other draws
+    cell = darts.SearchCell(8, reduction, False)
+    out = jax.jit(lambda v: cell.apply(v, s0, s1, random_arch(jax.random.key(1))[int(reduction)], False))(vmapped)
+    assert out.shape == ((2, 4, 4, 32) if reduction else (2, 8, 8, 32)) and bool(jnp.isfinite(out).all())

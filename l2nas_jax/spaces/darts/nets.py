@@ -12,8 +12,11 @@ cell output = concat of states 2..5.
   followed by a non-affine BN (DARTS ``MixedOp``).  ``arch`` is a traced call input; the chosen
   edge's variables are gathered and a 7-way ``lax.switch`` runs only the chosen op on the chosen
   input, so one compiled step serves every architecture, unselected ops are not computed, get
-  exactly zero gradient and keep their BN statistics.  A cell's 8 pairs run as a ``lax.scan``
-  over one copy of that pair program (a compiled cell the size of one pair, not eight).
+  exactly zero gradient and keep their BN statistics.  The switch is differentiated by
+  recomputing the chosen op in the backward pass (:mod:`~l2nas_jax.spaces.switch_vjp`), not
+  through a union of all ops' residuals.  A cell's 8 pairs run as a ``lax.scan`` over one copy
+  of that pair program (a compiled cell the size of one pair, not eight); its edges' ops are
+  initialised vmapped over the edges.
 * Fixed networks (:func:`make_network`): ``NetworkCIFAR`` (C=36, 20 cells, auxiliary head on
   cell ``2*layers//3``, drop-path on non-identity ops) and ``NetworkImageNet`` (C=48, 14 cells);
   affine BN, pools without BN.  Parameter counts match
@@ -46,6 +49,7 @@ from l2nas_jax.spaces.layers import (
     conv,
     global_avg_pool,
 )
+from l2nas_jax.spaces.switch_vjp import recompute_switch
 
 STEM_MULTIPLIER = 3
 MULTIPLIER = 4  # cell output = concat of the 4 intermediate states
@@ -91,6 +95,9 @@ def drop_path(mdl: nn.Module, x: chex.Array, rate: Any) -> chex.Array:
 
 # ----------------------------------------------------------------------------- supernet
 
+
+#: Differentiate each edge's op switch by recomputing the chosen op (:mod:`~l2nas_jax.spaces.switch_vjp`).
+SWITCH_VJP = True
 
 Edge = tuple[str, int]  # (node scope name, "" for a node's own variables; input state index)
 
@@ -172,7 +179,8 @@ def _run_chosen_op(channels: int, stride: int, affine: bool, train: bool, update
 
         return run
 
-    y, new_s = jax.lax.switch(op_id, [branch(k) for k in range(NUM_OPS)], sel_p, sel_s, x)
+    switch = recompute_switch if SWITCH_VJP else jax.lax.switch
+    y, new_s = switch(op_id, [branch(k) for k in range(NUM_OPS)], sel_p, sel_s, x)
     if not update_stats:
         return y, stats
     return y, [jax.tree_util.tree_map(lambda a, n: a.at[row].set(n), t, n) for t, n in zip(stats, new_s)]
@@ -262,12 +270,45 @@ class SearchCell(nn.Module):
     def __call__(self, s0: chex.Array, s1: chex.Array, arch: chex.Array, train: bool) -> chex.Array:
         p0, p1 = _preprocess(self.channels, self.reduction_prev, self.affine)
         states = [p0(s0, train), p1(s1, train)]
+        if self.is_initializing() and self.scan:
+            # the output's values do not matter here (initial values do not depend on data): its shape does
+            b, h, w, _ = self._init_edges(states, train).shape
+            return jnp.zeros((b, h, w, MULTIPLIER * self.channels), states[0].dtype)
         if self.is_initializing() or not self.scan:
             for j in range(2, 2 + NUM_NODES):
                 node = MixedNode(self.channels, j, self.reduction, self.affine, name=f"node{j}")
                 states.append(node(states, arch[2 * j - 4], train) + node(states, arch[2 * j - 3], train))
             return jnp.concatenate(states[2:], axis=-1)
         return self._scan_pairs(states, arch, train)
+
+    def _init_edges(self, states: list[chex.Array], train: bool) -> chex.Array:
+        """Create every (edge, op) module's variables: one ``init`` per op and stride group, vmapped over the edges.
+
+        Each edge gets its own draw; the variables sit where :class:`MixedNode`'s submodules put them
+        (``node{j}/in{i}_{op}``).  Why: 98 op modules per cell initialised one by one were most of the
+        supernet's one-off set-up (eagerly: each op dispatched alone; jitted: a random hash per draw).
+        Returns a zero node state (its shape is the cell's spatial output shape).
+        """
+        edges = [(f"node{j}", i) for j in range(2, 2 + NUM_NODES) for i in range(j)]
+        stride = 2 if self.reduction else 1
+        b, h, w, _ = states[0].shape
+        node_state = jnp.zeros((b, h // stride, w // stride, self.channels), states[0].dtype)
+        out: dict[str, dict[str, Any]] = {"params": {}, "batch_stats": {}}
+        for group in _edge_groups(edges, self.reduction):
+            first = group[0][1]
+            x = states[first] if first < 2 else node_state
+            for op in DARTS_OPS:
+                mdl = darts_op(op, self.channels, _edge_stride(self.reduction, first), self.affine, search=True,
+                               parent=None)
+                keys = jax.random.split(self.make_rng("params"), len(group))
+                stacked = jax.vmap(lambda k, m=mdl: m.init(k, x, train))(keys)
+                for col, tree in stacked.items():
+                    for row, (node, i) in enumerate(group):
+                        out[col].setdefault(node, {})[f"in{i}_{op}"] = jax.tree.map(lambda a, r=row: a[r], tree)
+        for col, nodes in out.items():
+            for node, value in nodes.items():
+                self.put_variable(col, node, value)
+        return node_state
 
     def _scan_pairs(self, states: list[chex.Array], arch: chex.Array, train: bool) -> chex.Array:
         edges = [(f"node{j}", i) for j in range(2, 2 + NUM_NODES) for i in range(j)]
