@@ -459,6 +459,40 @@ def test_elastic_kernel_transform_and_masked_bn():
     assert mean[1] == 0 and mean[0] == pytest.approx(0.1 * float(x[..., 0].mean()), rel=1e-5)
 
 
+@pytest.mark.parametrize("stride", [1, 2])
+def test_elastic_depthwise_conv_equals_the_zero_padded_7x7_kernel_with_its_gradients(stride):
+    """Only the chosen kernel size is computed: values and gradients (weights, transforms, input) equal
+    a plain 7x7 depthwise convolution with the chosen kernel zero-padded to 7x7, for each size."""
+    rng = np.random.default_rng(1)
+    conv = ofa.ElasticDepthwiseConv(4, stride)
+    x = jnp.asarray(rng.standard_normal((2, 9, 9, 4)), jnp.float32)
+    out = 9 if stride == 1 else 5
+    g = jnp.asarray(rng.standard_normal((2, out, out, 4)), jnp.float32)
+    params = jax.tree.map(lambda a: jnp.asarray(rng.standard_normal(a.shape) * 0.3, jnp.float32),
+                          conv.init(jax.random.key(0), x, jnp.int32(2))["params"])
+
+    def ours(p, x, idx):
+        return jnp.sum(conv.apply({"params": p}, x, idx) * g)
+
+    def reference(p, x, idx):
+        kernel = ofa.elastic_dw_kernels(p["kernel"], p["transform_7to5"], p["transform_5to3"])[idx]
+        pad = (7 - kernel.shape[0]) // 2
+        kernel = jnp.pad(kernel, ((pad, pad), (pad, pad), (0, 0), (0, 0)))
+        y = jax.lax.conv_general_dilated(x, kernel, (stride, stride), ((3, 3), (3, 3)),
+                                         dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=4)
+        return jnp.sum(y * g)
+
+    grad = jax.jit(jax.value_and_grad(ours, argnums=(0, 1)))
+    for idx in range(3):
+        (v, (dp, dx)) = grad(params, x, jnp.int32(idx))
+        (rv, (rp, rx)) = jax.value_and_grad(reference, argnums=(0, 1))(params, x, idx)
+        np.testing.assert_allclose(float(v), float(rv), rtol=1e-5)
+        for a, b in zip(jax.tree.leaves((dp, dx)), jax.tree.leaves((rp, rx))):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-4)
+        unused = {0: (), 1: ("transform_5to3",), 2: ("transform_5to3", "transform_7to5")}[idx]
+        assert all(float(jnp.abs(dp[name]).max()) == 0 for name in unused)
+
+
 def test_make_network_inputs_and_errors():
     cfg = codec.parse_subnet(SUBNET_595M)
     assert ofa.make_network(cfg.to_json()).config == cfg

@@ -46,6 +46,7 @@ import numpy as np
 from l2nas_jax.spaces import conv as conv_lib
 from l2nas_jax.spaces.ofa import codec as codec
 from l2nas_jax.spaces.ofa import cost as cost
+from l2nas_jax.spaces.switch_vjp import recompute_switch
 
 BN_MOMENTUM = 0.9  # PyTorch momentum 0.1
 BN_EPS = 1e-5
@@ -203,7 +204,13 @@ def _identity_init(key: chex.PRNGKey, shape: tuple[int, int], dtype=jnp.float32)
 
 
 class ElasticDepthwiseConv(nn.Module):
-    """Depthwise conv with a traced kernel size (3/5/7) from one 7x7 weight (see :func:`elastic_dw_kernels`)."""
+    """Depthwise conv with a traced kernel size (3/5/7) from one 7x7 weight (see :func:`elastic_dw_kernels`).
+
+    Only the chosen size is computed: a switch over three exact-size convolutions (on the CPU sums
+    of strided windows, see :mod:`~l2nas_jax.spaces.conv`), differentiated by recomputing the chosen
+    one (:func:`~l2nas_jax.spaces.switch_vjp.recompute_switch`).  A 7x7 kernel zero-padded around
+    a 3x3 one cost 5x the taps and, as one convolution op, ran on XLA:CPU's slow generic path.
+    """
 
     features: int
     stride: int
@@ -213,20 +220,21 @@ class ElasticDepthwiseConv(nn.Module):
         kernel7 = self.param("kernel", conv_init, (MAX_KERNEL, MAX_KERNEL, 1, self.features))
         t75 = self.param("transform_7to5", _identity_init, (25, 25))
         t53 = self.param("transform_5to3", _identity_init, (9, 9))
-        kernel = kernel7
-        for idx, k in enumerate(elastic_dw_kernels(kernel7, t75, t53)[:-1]):
-            p = (MAX_KERNEL - k.shape[0]) // 2
-            kernel = jnp.where(kernel_idx == idx, jnp.pad(k, ((p, p), (p, p), (0, 0), (0, 0))), kernel)
-        pad = MAX_KERNEL // 2
-        return conv_lib.conv_general_dilated(
-            x,
-            kernel,
-            window_strides=(self.stride, self.stride),
-            padding=((pad, pad), (pad, pad)),
-            dimension_numbers=("NHWC", "HWIO", "NHWC"),
-            feature_group_count=self.features,
-            allow_taps=False,  # 49 taps of a mostly-zero 7x7 kernel: slow to compile (see spaces/conv.py)
-        )
+        kernels = elastic_dw_kernels(kernel7, t75, t53)
+
+        def branch(i: int):
+            def run(kernels, aux, x):
+                k = kernels[i].shape[0]
+                y = conv_lib.conv_general_dilated(x, kernels[i], window_strides=(self.stride, self.stride),
+                                                  padding=((k // 2, k // 2), (k // 2, k // 2)),
+                                                  dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                                  feature_group_count=self.features)
+                return y, aux
+            return run
+
+        y, _ = recompute_switch(jnp.asarray(kernel_idx, jnp.int32), [branch(i) for i in range(len(kernels))],
+                                kernels, {}, x)
+        return y
 
 
 class MaskedBatchNorm(nn.Module):
