@@ -24,9 +24,9 @@ import jax
 import jax.numpy as jnp
 from flax.traverse_util import flatten_dict, unflatten_dict
 
-from l2nas_jax.spaces.ofa.nets import MaskedBatchNorm
+from l2nas_jax.spaces.ofa.nets import MODULE_PATH_COLLECTION, MaskedBatchNorm
 
-_COLLECTION = "bn_recal"
+_COLLECTION = MODULE_PATH_COLLECTION  # sown into; also makes the OFA supernet run its BNs as module calls
 
 
 def _batch_moments(x: chex.Array) -> tuple[chex.Array, chex.Array]:

@@ -203,14 +203,34 @@ def _identity_init(key: chex.PRNGKey, shape: tuple[int, int], dtype=jnp.float32)
     return jnp.eye(shape[0], shape[1], dtype=dtype)
 
 
-class ElasticDepthwiseConv(nn.Module):
-    """Depthwise conv with a traced kernel size (3/5/7) from one 7x7 weight (see :func:`elastic_dw_kernels`).
+def elastic_dw_conv(x: chex.Array, kernel7: chex.Array, t75: chex.Array, t53: chex.Array, kernel_idx: chex.Array,
+                    stride: int) -> jax.Array:
+    """Depthwise conv of ``x`` with kernel size ``KERNELS[kernel_idx]`` (traced) from one 7x7 weight.
 
     Only the chosen size is computed: a switch over three exact-size convolutions (on the CPU sums
     of strided windows, see :mod:`~l2nas_jax.spaces.conv`), differentiated by recomputing the chosen
     one (:func:`~l2nas_jax.spaces.switch_vjp.recompute_switch`).  A 7x7 kernel zero-padded around
     a 3x3 one cost 5x the taps and, as one convolution op, ran on XLA:CPU's slow generic path.
     """
+    kernels = elastic_dw_kernels(kernel7, t75, t53)
+
+    def branch(i: int):
+        def run(kernels, aux, x):
+            k = kernels[i].shape[0]
+            y = conv_lib.conv_general_dilated(x, kernels[i], window_strides=(stride, stride),
+                                              padding=((k // 2, k // 2), (k // 2, k // 2)),
+                                              dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                              feature_group_count=x.shape[-1])
+            return y, aux
+        return run
+
+    y, _ = recompute_switch(jnp.asarray(kernel_idx, jnp.int32), [branch(i) for i in range(len(kernels))], kernels,
+                            {}, x)
+    return y
+
+
+class ElasticDepthwiseConv(nn.Module):
+    """Depthwise conv with a traced kernel size (3/5/7) from one 7x7 weight (:func:`elastic_dw_conv`)."""
 
     features: int
     stride: int
@@ -220,21 +240,7 @@ class ElasticDepthwiseConv(nn.Module):
         kernel7 = self.param("kernel", conv_init, (MAX_KERNEL, MAX_KERNEL, 1, self.features))
         t75 = self.param("transform_7to5", _identity_init, (25, 25))
         t53 = self.param("transform_5to3", _identity_init, (9, 9))
-        kernels = elastic_dw_kernels(kernel7, t75, t53)
-
-        def branch(i: int):
-            def run(kernels, aux, x):
-                k = kernels[i].shape[0]
-                y = conv_lib.conv_general_dilated(x, kernels[i], window_strides=(self.stride, self.stride),
-                                                  padding=((k // 2, k // 2), (k // 2, k // 2)),
-                                                  dimension_numbers=("NHWC", "HWIO", "NHWC"),
-                                                  feature_group_count=self.features)
-                return y, aux
-            return run
-
-        y, _ = recompute_switch(jnp.asarray(kernel_idx, jnp.int32), [branch(i) for i in range(len(kernels))],
-                                kernels, {}, x)
-        return y
+        return elastic_dw_conv(x, kernel7, t75, t53, kernel_idx, self.stride)
 
 
 class MaskedBatchNorm(nn.Module):
@@ -261,13 +267,95 @@ class MaskedBatchNorm(nn.Module):
         return (x - mean) * jax.lax.rsqrt(var + BN_EPS) * scale + bias
 
 
+#: Applying the supernet with this collection mutable runs the masked layers, whose every BatchNorm is
+#: a module call that method interceptors see (BN re-calibration's per-call batch statistics).
+MODULE_PATH_COLLECTION = "bn_recal"
+
+
+def _sliced_bn(x: chex.Array, p: Any, st: Any, train: bool) -> tuple[jax.Array, Any]:
+    """:class:`MaskedBatchNorm` on the first ``x.shape[-1]`` channels: output and updated (full-size) statistics."""
+    n = x.shape[-1]
+    if train:
+        axes = tuple(range(x.ndim - 1))
+        mean = jnp.mean(x, axis=axes)
+        var = jnp.mean(jnp.square(x - mean), axis=axes)
+        m = BN_MOMENTUM
+        new = {"mean": st["mean"].at[:n].set(m * st["mean"][:n] + (1 - m) * mean),
+               "var": st["var"].at[:n].set(m * st["var"][:n] + (1 - m) * var)}
+    else:
+        mean, var, new = st["mean"][:n], st["var"][:n], st
+    y = (x - mean) * jax.lax.rsqrt(var + BN_EPS) * p["scale"][:n] + p["bias"][:n]
+    return y.astype(x.dtype), new  # float32 running statistics do not promote a bfloat16 layer
+
+
+def _conv1x1(x: chex.Array, kernel: chex.Array) -> jax.Array:
+    return conv_lib.conv_general_dilated(x, kernel, (1, 1), ((0, 0), (0, 0)), dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def _expand_branch(spec: cost.LayerSpec, e: int, train: bool):
+    """The layer at expand index ``e`` with exactly its channels (weights sliced), as a recompute_switch branch."""
+    mid, se, act = spec.mids[e], spec.ses[e], ACTIVATIONS[spec.act]
+
+    def run(p: Any, aux: Any, x: chex.Array) -> tuple[jax.Array, Any]:
+        st, stats = aux["stats"], {}
+        y, stats["expand_bn"] = _sliced_bn(_conv1x1(x, p["expand_conv"]["kernel"][..., :mid]), p["expand_bn"],
+                                           st["expand_bn"], train)
+        dw = p["dw_conv"]
+        y = elastic_dw_conv(act(y), dw["kernel"][..., :mid], dw["transform_7to5"], dw["transform_5to3"],
+                            aux["kernel_idx"], spec.stride)
+        y, stats["dw_bn"] = _sliced_bn(y, p["dw_bn"], st["dw_bn"], train)
+        y = act(y)
+        if spec.use_se:
+            r, x_ = p["se_reduce"], p["se_expand"]
+            g = nn.relu(jnp.mean(y, axis=(1, 2)) @ r["kernel"][:mid, :se] + r["bias"][:se])
+            g = h_sigmoid(g @ x_["kernel"][:se, :mid] + x_["bias"][:mid])
+            y = y * g[:, None, None, :]
+        y, stats["project_bn"] = _sliced_bn(_conv1x1(y, p["project_conv"]["kernel"][:, :, :mid, :]), p["project_bn"],
+                                            st["project_bn"], train)
+        return (x + y if spec.residual else y), {**aux, "stats": stats}
+
+    return run
+
+
+def _skip_branch(p: Any, aux: Any, x: chex.Array) -> tuple[jax.Array, Any]:
+    """An inactive layer (beyond its unit's depth): the input, statistics untouched."""
+    del p
+    return x, aux
+
+
 class ElasticMBConv(nn.Module):
-    """One elastic MBConv layer at its largest size (expand 6, 7x7), sliced by masks to the traced choice."""
+    """One elastic MBConv layer; variables at the largest size (expand 6, 7x7), computed at the traced choice.
+
+    Applied, only the chosen expand ratio and kernel size are computed (weights sliced to the
+    layer's channels) and a layer beyond its unit's depth is skipped: a
+    :func:`~l2nas_jax.spaces.switch_vjp.recompute_switch` over (skip, expand 3, 4, 6), with the
+    kernel size switched inside.  The same values as the largest layer masked to the choice
+    (which :meth:`_masked` computes; initialisation uses it), at the cost of the chosen layer.
+    """
 
     spec: cost.LayerSpec
 
     @nn.compact
     def __call__(self, x: chex.Array, op: chex.Array, active: chex.Array, train: bool) -> chex.Array:
+        if self.is_initializing() or self.is_mutable_collection(MODULE_PATH_COLLECTION):
+            return self._masked(x, op, active, train)
+        s = self.spec
+        update = train and self.is_mutable_collection("batch_stats")
+        ei, ki = codec.op_expand_idx(op), codec.op_kernel_idx(op)
+        branches = [_expand_branch(s, e, train) for e in range(len(s.mids))]
+        index = jnp.asarray(ei, jnp.int32)
+        if s.pos >= min(codec.DEPTHS):  # the layer may lie beyond its unit's depth (then same shapes in and out)
+            branches, index = [_skip_branch, *branches], jnp.where(active, index + 1, 0)
+        stats = {k: self.variables["batch_stats"][k] for k in ("expand_bn", "dw_bn", "project_bn")}
+        aux = {"stats": stats, "kernel_idx": jnp.asarray(ki, jnp.int32)}
+        y, new = recompute_switch(index, branches, self.variables["params"], aux, x)
+        if update:
+            for name, value in new["stats"].items():
+                self.put_variable("batch_stats", name, value)
+        return y
+
+    def _masked(self, x: chex.Array, op: chex.Array, active: chex.Array, train: bool) -> chex.Array:
+        """The largest layer masked to the choice (every channel and the layer computed; creates the variables)."""
         s = self.spec
         act = ACTIVATIONS[s.act]
         ei, ki = codec.op_expand_idx(op), codec.op_kernel_idx(op)
