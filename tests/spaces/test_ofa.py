@@ -493,6 +493,33 @@ def test_elastic_depthwise_conv_equals_the_zero_padded_7x7_kernel_with_its_gradi
         assert all(float(jnp.abs(dp[name]).max()) == 0 for name in unused)
 
 
+@pytest.mark.parametrize("layer", [3, 14])  # an SE-free relu layer; an SE h_swish layer (both may be skipped)
+def test_switched_layer_equals_the_masked_layer_with_gradients_and_statistics(layer):
+    """A layer computing only its choice (sliced weights, skipped beyond the unit's depth) gives the
+    masked largest layer's output, gradients and running statistics, for every expand ratio and kernel."""
+    spec = oc.layer_specs(1.0, TINY)[layer]
+    mdl = ofa.ElasticMBConv(spec)
+    rng = np.random.default_rng(layer)
+    x = jnp.asarray(rng.standard_normal((4, 6, 6, spec.c_in)), jnp.float32)
+    v = mdl.init(jax.random.key(0), x, jnp.int32(0), jnp.bool_(True), True)
+    v = jax.tree.map(lambda a: jnp.asarray(rng.standard_normal(a.shape) * 0.3 + (a.ndim == 1), jnp.float32), v)
+    g = jnp.asarray(rng.standard_normal((4, 6, 6, spec.c_out)), jnp.float32)
+
+    def loss(params, x, op, active, masked):
+        cols = ["batch_stats", ofa.MODULE_PATH_COLLECTION] if masked else ["batch_stats"]
+        y, upd = mdl.apply({"params": params, "batch_stats": v["batch_stats"]}, x, op, active, True, mutable=cols)
+        return jnp.sum(y * g), upd["batch_stats"]
+
+    grad = jax.jit(jax.grad(loss, argnums=(0, 1), has_aux=True), static_argnums=4)
+    for op, active in [(0, True), (4, True), (8, True), (5, False)]:
+        (dp, dx), st = grad(v["params"], x, jnp.int32(op), jnp.bool_(active), False)
+        (rp, rx), rst = grad(v["params"], x, jnp.int32(op), jnp.bool_(active), True)
+        for a, b in zip(jax.tree.leaves((dp, dx, st)), jax.tree.leaves((rp, rx, rst))):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-4, atol=2e-5)
+        if not active:
+            np.testing.assert_array_equal(np.asarray(dx), np.asarray(g))  # skipped: the identity
+
+
 def test_make_network_inputs_and_errors():
     cfg = codec.parse_subnet(SUBNET_595M)
     assert ofa.make_network(cfg.to_json()).config == cfg
