@@ -115,28 +115,71 @@ def _bwd(strides, padding, dilation, groups, precision, res, dy):
 _canonical_conv.defvjp(_fwd, _bwd)
 
 
-def depthwise_taps(x: jax.Array, w: jax.Array, strides: Sequence[int], padding: Pairs,
-                   dilation: Sequence[int] = (1, 1)) -> jax.Array:
-    """A depthwise NHWC convolution (``w``: ``[kh, kw, 1, C]``) as a sum of strided windows x tap weights.
-
-    Same values as ``lax.conv_general_dilated(..., feature_group_count=C)`` up to summation order;
-    bfloat16 inputs are accumulated in float32.
-    """
-    kh, kw = w.shape[0], w.shape[1]
-    acc = jnp.promote_types(x.dtype, jnp.float32)
-    xp = jnp.pad(x, ((0, 0), tuple(padding[0]), tuple(padding[1]), (0, 0)))
-    oh = (xp.shape[1] - dilation[0] * (kh - 1) - 1) // strides[0] + 1
-    ow = (xp.shape[2] - dilation[1] * (kw - 1) - 1) // strides[1] + 1
-    out = None
-    for i in range(kh):
-        for j in range(kw):
+def _window_sum(xp: jax.Array, w: jax.Array, strides: Sequence[int], dilation: Sequence[int], out_hw: Sequence[int],
+                acc: Any) -> jax.Array:
+    """``sum over taps (i, j) of strided window (i, j) of xp x w[i, j, 0, :]``, accumulated in ``acc``."""
+    (oh, ow), out = out_hw, None
+    for i in range(w.shape[0]):
+        for j in range(w.shape[1]):
             start = (0, i * dilation[0], j * dilation[1], 0)
             limit = (xp.shape[0], start[1] + (oh - 1) * strides[0] + 1, start[2] + (ow - 1) * strides[1] + 1,
                      xp.shape[3])
             window = lax.slice(xp, start, limit, (1, strides[0], strides[1], 1))
             term = window.astype(acc) * w[i, j, 0, :].astype(acc)
             out = term if out is None else out + term
+    return out
+
+
+def _taps_out_hw(x: jax.Array, w: jax.Array, strides: Sequence[int], padding: Pairs,
+                 dilation: Sequence[int]) -> tuple[int, int]:
+    return tuple((x.shape[1 + a] + sum(padding[a]) - dilation[a] * (w.shape[a] - 1) - 1) // strides[a] + 1
+                 for a in range(2))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _depthwise_taps(x: jax.Array, w: jax.Array, strides: tuple[int, int], padding: Pairs,
+                    dilation: tuple[int, int]) -> jax.Array:
+    acc = jnp.promote_types(x.dtype, jnp.float32)
+    xp = jnp.pad(x, ((0, 0), tuple(padding[0]), tuple(padding[1]), (0, 0)))
+    out = _window_sum(xp, w, strides, dilation, _taps_out_hw(x, w, strides, padding, dilation), acc)
     return out.astype(jnp.result_type(x.dtype, w.dtype))
+
+
+def _taps_fwd(x, w, strides, padding, dilation):
+    return _depthwise_taps(x, w, strides, padding, dilation), (x, w)
+
+
+def _taps_bwd(strides, padding, dilation, res, dy):
+    """``dx``: the stride-dilated ``dy`` correlated with the flipped kernel (taps again); ``dw``: one window x dy per tap.
+
+    Why written out: JAX's own transpose of k*k window slices is k*k full-size pads and adds,
+    which XLA compiles slowly and runs slowly; this is one fused window sum like the forward.
+    """
+    x, w = res
+    pads = []
+    for a in range(2):  # dx[p] = sum_j dy_dilated_padded[p + j * d] * w_flipped[j], cropped to x by the padding
+        k, s, d = w.shape[a], strides[a], dilation[a]
+        xp_len, dyd_len = x.shape[1 + a] + sum(padding[a]), (dy.shape[1 + a] - 1) * s + 1
+        pads.append(((k - 1) * d - padding[a][0], xp_len - dyd_len - padding[a][1], s - 1))
+    dyp = lax.pad(dy, jnp.zeros((), dy.dtype), ((0, 0, 0), *pads, (0, 0, 0)))
+    acc = jnp.promote_types(dy.dtype, jnp.float32)
+    dx = _window_sum(dyp, jnp.flip(w, (0, 1)), (1, 1), dilation, x.shape[1:3], acc)
+    dw = _depthwise_kernel_grad(dy.astype(acc), x.astype(acc), w, strides, padding, dilation)
+    return dx.astype(x.dtype), dw.astype(w.dtype)
+
+
+_depthwise_taps.defvjp(_taps_fwd, _taps_bwd)
+
+
+def depthwise_taps(x: jax.Array, w: jax.Array, strides: Sequence[int], padding: Pairs,
+                   dilation: Sequence[int] = (1, 1)) -> jax.Array:
+    """A depthwise NHWC convolution (``w``: ``[kh, kw, 1, C]``) as a sum of strided windows x tap weights.
+
+    Same values as ``lax.conv_general_dilated(..., feature_group_count=C)`` up to summation order;
+    bfloat16 inputs are accumulated in float32.  Its gradient is a window sum too (``_taps_bwd``).
+    """
+    return _depthwise_taps(x, w, tuple(int(s) for s in strides), tuple((int(a), int(b)) for a, b in padding),
+                           tuple(int(d) for d in dilation))
 
 
 def _taps_here() -> bool:
