@@ -436,6 +436,29 @@ def test_supernet_equals_extracted_subnet(supernet_run):
         np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-5)
 
 
+@pytest.mark.slow
+def test_scanned_unit_layers_equal_the_layers_applied_one_by_one(supernet_run, monkeypatch):
+    """Layers 2-4 of each unit as one scan (compiled once) give the per-layer supernet's outputs,
+    gradients and running statistics (the path's skipped and active layers included)."""
+    r = supernet_run
+    monkeypatch.setattr(ofa, "SCAN_LAYERS", False)
+
+    def step(variables, x, arch):
+        def loss(params):
+            out, new = r["sup"].apply({**variables, "params": params}, x, arch, train=True, mutable=["batch_stats"])
+            return jnp.mean(out**2), (out, new["batch_stats"])
+
+        return jax.grad(loss, has_aux=True)(variables["params"])
+
+    grads, (logits, stats) = jax.jit(step).lower(r["variables"], r["x"], r["arch"]).compile(FAST)(
+        r["variables"], r["x"], r["arch"])
+    np.testing.assert_allclose(logits, r["logits"], rtol=1e-5, atol=1e-6)
+    want, got = jax.tree_util.tree_flatten_with_path((grads, stats))[0], jax.tree.leaves((r["grads"], r["stats"]))
+    assert len(want) == len(got)
+    for (path, a), b in zip(want, got):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6, err_msg=jax.tree_util.keystr(path))
+
+
 def test_elastic_kernel_transform_and_masked_bn():
     rng = np.random.default_rng(0)
     k7 = jnp.asarray(rng.standard_normal((7, 7, 1, 4)), jnp.float32)

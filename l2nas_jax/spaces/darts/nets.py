@@ -49,6 +49,7 @@ from l2nas_jax.spaces.layers import (
     conv,
     global_avg_pool,
 )
+from l2nas_jax.spaces.scan_blocks import stack_trees
 from l2nas_jax.spaces.switch_vjp import recompute_switch
 
 STEM_MULTIPLIER = 3
@@ -102,11 +103,6 @@ SWITCH_VJP = True
 Edge = tuple[str, int]  # (node scope name, "" for a node's own variables; input state index)
 
 
-def _stack(trees: Sequence[Any]) -> Any:
-    """Equally shaped pytrees stacked along a new leading axis (one row per edge)."""
-    return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *trees)
-
-
 def _edge_stride(reduction: bool, i: int) -> int:
     """The stride of an op on input state ``i``: 2 on the cell inputs (states 0, 1) of a reduction cell."""
     return 2 if reduction and i < 2 else 1
@@ -136,7 +132,7 @@ def _edge_rows(edges: Sequence[Edge], reduction: bool) -> np.ndarray:
 
 def _edge_vars(variables: Any, edges: Sequence[Edge], op: str) -> Any:
     """One op's variables of every edge in ``edges``, stacked by edge (``{}`` for ops without any)."""
-    return _stack([(variables.get(node, {}) if node else variables).get(f"in{i}_{op}", {}) for node, i in edges])
+    return stack_trees([(variables.get(node, {}) if node else variables).get(f"in{i}_{op}", {}) for node, i in edges])
 
 
 def _stacked_vars(variables: Any, edges: Sequence[Edge], reduction: bool) -> tuple[list[list], list[list]]:

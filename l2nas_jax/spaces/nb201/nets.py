@@ -46,6 +46,7 @@ from l2nas_jax.spaces.layers import (
     global_avg_pool,
     single_path,
 )
+from l2nas_jax.spaces.scan_blocks import apply_scanned, unstack_tree
 
 NUM_NODES = 4
 
@@ -224,11 +225,7 @@ class TinyNetwork(nn.Module):
             return x
         if self.is_initializing():
             _init_cells(self, x, arch, channels, affine, names)
-        return _search_cells_scanned(self, x, arch, train, channels, affine, names)
-
-
-def _stack(trees: Sequence) -> object:
-    return jax.tree.map(lambda *a: jnp.stack(a), *trees)
+        return apply_scanned(self, SearchCell(channels, affine), names, x, shared=(arch,), train=train)
 
 
 def _init_cells(mdl: nn.Module, x: chex.Array, arch: chex.Array, channels: int, affine: bool,
@@ -243,33 +240,7 @@ def _init_cells(mdl: nn.Module, x: chex.Array, arch: chex.Array, channels: int, 
     variables = jax.vmap(lambda k: cell.init({"params": k}, x, arch, train=False))(keys)
     for i, n in enumerate(names):
         for col, tree in variables.items():
-            mdl.put_variable(col, n, jax.tree.map(lambda a, i=i: a[i], tree))
-
-
-def _search_cells_scanned(mdl: nn.Module, x: chex.Array, arch: chex.Array, train: bool, channels: int,
-                          affine: bool, names: Sequence[str]) -> chex.Array:
-    """The stage's identical search cells as one ``lax.scan`` over their stacked variables.
-
-    Why: XLA compiles one cell instead of N (supernet compile time), while the parameters keep their
-    per-cell names (``cell{k}/...``, weight inheritance and checkpoints unchanged): they are stacked
-    on the way in, and the updated BN statistics are unstacked back into each cell's collection.
-    """
-    cell = SearchCell(channels, affine)
-    params = _stack([mdl.get_variable("params", n) for n in names])
-    stats = _stack([mdl.get_variable("batch_stats", n) for n in names])
-    update = train and mdl.is_mutable_collection("batch_stats")
-
-    def body(h, v):
-        if update:
-            out, upd = cell.apply(v, h, arch, train=True, mutable=["batch_stats"])
-            return out, upd["batch_stats"]
-        return cell.apply(v, h, arch, train=train, mutable=False), None
-
-    x, new_stats = jax.lax.scan(body, x, {"params": params, "batch_stats": stats})
-    if update:
-        for i, n in enumerate(names):
-            mdl.put_variable("batch_stats", n, jax.tree.map(lambda a, i=i: a[i], new_stats))
-    return x
+            mdl.put_variable(col, n, unstack_tree(tree, i))
 
 
 def _check_ops(arch: str | Sequence[int] | np.ndarray) -> tuple[int, ...]:

@@ -24,6 +24,9 @@ so a fixed net's parameter count equals :func:`~l2nas_jax.spaces.ofa.cost.ofa_co
   - BatchNorm statistics update only for the active channels of active layers (as OFA's
     ``DynamicBatchNorm2d``, which never touches the others).
 
+  Applied (not at initialisation), each unit's layers 2-4 run as one ``lax.scan`` over their
+  stacked variables (:mod:`~l2nas_jax.spaces.scan_blocks`): same values, compiled once per unit.
+
   The resolution entry of ``arch`` is not used: the input size is ``x``'s.
   :func:`extract_subnet` turns supernet variables into the fixed subnet's (OFA's
   ``get_active_subnet``), with identical outputs.
@@ -35,6 +38,7 @@ N(0, 2 / (k*k*C_out)), linear U(+-1/sqrt(fan_in)) with zero bias, BN gamma 1 / b
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Mapping, Sequence
 
 import chex
@@ -46,6 +50,7 @@ import numpy as np
 from l2nas_jax.spaces import conv as conv_lib
 from l2nas_jax.spaces.ofa import codec as codec
 from l2nas_jax.spaces.ofa import cost as cost
+from l2nas_jax.spaces.scan_blocks import apply_scanned
 from l2nas_jax.spaces.switch_vjp import recompute_switch
 
 BN_MOMENTUM = 0.9  # PyTorch momentum 0.1
@@ -267,6 +272,10 @@ class MaskedBatchNorm(nn.Module):
         return (x - mean) * jax.lax.rsqrt(var + BN_EPS) * scale + bias
 
 
+#: Apply each unit's layers 2-4 as one ``lax.scan`` (:mod:`~l2nas_jax.spaces.scan_blocks`; same values,
+#: compiled once per unit instead of three times).
+SCAN_LAYERS = True
+
 #: Applying the supernet with this collection mutable runs the masked layers, whose every BatchNorm is
 #: a module call that method interceptors see (BN re-calibration's per-call batch statistics).
 MODULE_PATH_COLLECTION = "bn_recal"
@@ -399,9 +408,29 @@ class OFASupernet(nn.Module):
         specs = cost.layer_specs(self.width, self.base_widths)
         active = codec.active_layers(arch)
         x = Stem(widths, name="stem")(x, train)
-        for i, spec in enumerate(specs):
-            x = ElasticMBConv(spec, name=f"layer{i}")(x, arch[i], active[i], train)
+        if not SCAN_LAYERS or self.is_initializing() or self.is_mutable_collection(MODULE_PATH_COLLECTION):
+            for i, spec in enumerate(specs):
+                x = ElasticMBConv(spec, name=f"layer{i}")(x, arch[i], active[i], train)
+        else:
+            for first in range(0, len(specs), codec.LAYERS_PER_UNIT):
+                x = ElasticMBConv(specs[first], name=f"layer{first}")(x, arch[first], active[first], train)
+                x = _unit_tail(self, specs, first, x, arch, active, train)
         return Head(widths, self.num_classes, self.dropout_rate, name="head")(x, train)
+
+
+def _unit_tail(mdl: nn.Module, specs: Sequence[cost.LayerSpec], first: int, x: chex.Array, arch: chex.Array,
+               active: chex.Array, train: bool) -> jax.Array:
+    """Layers 2.. of the unit starting at layer ``first``: one ``lax.scan`` (same shapes; compiled once).
+
+    Every layer is computed as the unit's last (which may be skipped); the second layer is always
+    active, so its skip branch is never taken and it computes what it computes alone.
+    """
+    rest = range(first + 1, first + codec.LAYERS_PER_UNIT)
+    last = specs[rest[-1]]
+    if any(dataclasses.replace(specs[i], pos=last.pos) != last for i in rest):
+        raise AssertionError(f"layers {list(rest)} of an OFA unit differ in shape: {[specs[i] for i in rest]}")
+    return apply_scanned(mdl, ElasticMBConv(last), [f"layer{i}" for i in rest], x,
+                         per_block=(arch[rest[0]:rest[-1] + 1], active[rest[0]:rest[-1] + 1]), train=train)
 
 
 def make_supernet(
