@@ -340,14 +340,8 @@ ARCH_A = ("r160 d=2,3,4,2,3 | k3e3 k5e6 - - | k7e4 k3e6 k5e3 - | k7e6 k5e4 k3e3 
           "k7e3 k3e6 k5e4 -")
 
 
-@pytest.fixture(scope="module")
-def supernet_run():
-    sup = ofa.make_supernet(num_classes=CLASSES, base_widths=TINY)
-    x = jax.random.normal(jax.random.key(7), (4, SIZE, SIZE, 3))
-    arch = jnp.asarray(codec.config_to_arch(codec.parse_subnet(ARCH_A)))
-    shapes = jax.eval_shape(sup.init, jax.random.key(0), x, arch)
-    variables = _random_variables(shapes, 0)
-
+def _train_grads(sup):
+    """``(variables, x, arch) -> (grads, (logits, new batch_stats))`` of a train-mode supernet step."""
     def step(variables, x, arch):
         def loss(params):
             out, new = sup.apply({**variables, "params": params}, x, arch, train=True, mutable=["batch_stats"])
@@ -355,7 +349,17 @@ def supernet_run():
 
         return jax.grad(loss, has_aux=True)(variables["params"])
 
-    compiled = jax.jit(step).lower(variables, x, arch).compile(FAST)
+    return step
+
+
+@pytest.fixture(scope="module")
+def supernet_run():
+    sup = ofa.make_supernet(num_classes=CLASSES, base_widths=TINY)
+    x = jax.random.normal(jax.random.key(7), (4, SIZE, SIZE, 3))
+    arch = jnp.asarray(codec.config_to_arch(codec.parse_subnet(ARCH_A)))
+    shapes = jax.eval_shape(sup.init, jax.random.key(0), x, arch)
+    variables = _random_variables(shapes, 0)
+    compiled = jax.jit(_train_grads(sup)).lower(variables, x, arch).compile(FAST)
     grads, (logits, stats) = compiled(variables, x, arch)
     # the same compiled function serves another arch
     arch_b = np.asarray(_random(jax.random.split(jax.random.key(11), 1))[0])
@@ -442,15 +446,7 @@ def test_scanned_unit_layers_equal_the_layers_applied_one_by_one(supernet_run, m
     gradients and running statistics (the path's skipped and active layers included)."""
     r = supernet_run
     monkeypatch.setattr(ofa, "SCAN_LAYERS", False)
-
-    def step(variables, x, arch):
-        def loss(params):
-            out, new = r["sup"].apply({**variables, "params": params}, x, arch, train=True, mutable=["batch_stats"])
-            return jnp.mean(out**2), (out, new["batch_stats"])
-
-        return jax.grad(loss, has_aux=True)(variables["params"])
-
-    grads, (logits, stats) = jax.jit(step).lower(r["variables"], r["x"], r["arch"]).compile(FAST)(
+    grads, (logits, stats) = jax.jit(_train_grads(r["sup"])).lower(r["variables"], r["x"], r["arch"]).compile(FAST)(
         r["variables"], r["x"], r["arch"])
     np.testing.assert_allclose(logits, r["logits"], rtol=1e-5, atol=1e-6)
     want, got = jax.tree_util.tree_flatten_with_path((grads, stats))[0], jax.tree.leaves((r["grads"], r["stats"]))
