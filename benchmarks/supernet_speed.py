@@ -138,6 +138,17 @@ def step_paths(space: Any, key: jax.Array, steps: Sequence[int]) -> list[np.ndar
     return [np.asarray(space.random_arch(train.step_keys(key, s)[0])) for s in steps]
 
 
+def single_step_times(step: Any, state: Any, batch: Any, key: jax.Array, n: int) -> tuple[Any, list[float]]:
+    """``n`` steps, each timed alone (dispatch to result ready): the final state and the seconds of each."""
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        state, _ = step(state, batch, key)
+        jax.block_until_ready(state)
+        times.append(time.perf_counter() - t)
+    return state, times
+
+
 def measure_matched(space_name: str, supernet: Any, size: dict[str, int], config: train.TrainConfig, *,
                     steps: int, warmup: int, fast_compile: bool, seed: int) -> dict[str, Any]:
     """Each random-path step timed alone next to the fixed network *of that step's path*.
@@ -155,12 +166,7 @@ def measure_matched(space_name: str, supernet: Any, size: dict[str, int], config
         state, _ = compiled(state, batch, key)
     jax.block_until_ready(state)
     first = int(state.step)
-    super_s = []
-    for _ in range(steps):
-        t = time.perf_counter()
-        state, _ = compiled(state, batch, key)
-        jax.block_until_ready(state)
-        super_s.append(time.perf_counter() - t)
+    state, super_s = single_step_times(compiled, state, batch, key, steps)
     paths = step_paths(space, key, range(first, first + steps))
     fixed_s: dict[str, float] = {}
     rows = []
@@ -173,13 +179,7 @@ def measure_matched(space_name: str, supernet: Any, size: dict[str, int], config
                                                  seed=seed)
             fs, _ = step(fs, fb, fk)  # warm-up
             jax.block_until_ready(fs)
-            times = []
-            for _ in range(max(1, steps // 2)):
-                t = time.perf_counter()
-                fs, _ = step(fs, fb, fk)
-                jax.block_until_ready(fs)
-                times.append(time.perf_counter() - t)
-            fixed_s[name] = statistics.median(times)
+            fixed_s[name] = statistics.median(single_step_times(step, fs, fb, fk, max(1, steps // 2))[1])
         rows.append({"arch": name, "supernet_ms": round(1e3 * sup, 3), "fixed_ms": round(1e3 * fixed_s[name], 3)})
     b = config.batch_size
     total_super, total_fixed = sum(super_s), sum(fixed_s[r["arch"]] for r in rows)

@@ -224,3 +224,8 @@ def conv_general_dilated(lhs: jax.Array, rhs: jax.Array, window_strides: Sequenc
                               tuple(int(d) for d in (rhs_dilation or (1, 1))))
     return _canonical_conv(lhs, rhs, tuple(int(s) for s in window_strides), pads,
                            tuple(int(d) for d in (rhs_dilation or (1, 1))), int(feature_group_count), precision)
+
+
+def pointwise(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """A 1x1 NHWC convolution (``kernel``: ``[1, 1, C_in, C_out]``) on raw arrays, with the canonical-layout VJP."""
+    return conv_general_dilated(x, kernel, (1, 1), ((0, 0), (0, 0)), dimension_numbers=NHWC)

@@ -259,9 +259,10 @@ _DRAW_PRIMITIVES = ("random_bits", "threefry2x32")
 def _init(model: nn.Module, k_params: jax.Array, k_drop: jax.Array, x: jax.Array, arch: jax.Array | None) -> Any:
     fixed, rngs = arch is None, {"params": k_params, "dropout": k_drop}
     with threefry.rolled():  # an init is mostly draws: they compile several times faster rolled (same bits)
-        if _init_eagerly(model, fixed, tuple(x.shape), None if fixed else tuple(jnp.shape(arch))):
+        init = _jitted_init(model, fixed)
+        if _init_eagerly(init.trace(rngs, x, arch)):  # traced once: the jitted call below reuses this trace
             return _init_fn(model, fixed)(rngs, x, arch)
-        return _jitted_init(model, fixed)(rngs, x, arch)
+        return init(rngs, x, arch)
 
 
 def _init_fn(model: nn.Module, fixed: bool) -> Callable:
@@ -285,14 +286,9 @@ def count_draws(jaxpr: jex_core.Jaxpr) -> int:
     return n
 
 
-@functools.lru_cache(maxsize=32)
-def _init_eagerly(model: nn.Module, fixed: bool, x_shape: tuple[int, ...], arch_shape: tuple[int, ...] | None) -> bool:
-    """Whether ``model``'s init draws :data:`EAGER_INIT_MIN_DRAWS` times or more (shape-only trace)."""
-    x = jax.ShapeDtypeStruct(x_shape, jnp.float32)
-    arch = None if fixed else jax.ShapeDtypeStruct(arch_shape, jnp.int32)
-    key = jax.eval_shape(lambda: jax.random.key(0))
-    jaxpr = jax.make_jaxpr(_init_fn(model, fixed))({"params": key, "dropout": key}, x, arch)
-    return count_draws(jaxpr.jaxpr) >= EAGER_INIT_MIN_DRAWS
+def _init_eagerly(traced: Any) -> bool:
+    """Whether a traced init (``jax.jit(...).trace(...)``) draws :data:`EAGER_INIT_MIN_DRAWS` times or more."""
+    return count_draws(traced.jaxpr.jaxpr) >= EAGER_INIT_MIN_DRAWS
 
 
 @functools.lru_cache(maxsize=32)

@@ -1,7 +1,8 @@
 """OFA MobileNetV3 space: codec, analytic cost, fixed subnets and the elastic supernet.
 
 Compile budget: the supernet is compiled once (one train step returning logits, grads and
-new BN statistics, at XLA -O0), one fixed subnet once; everything else is traced only
+new BN statistics, at XLA -O0), its masked reference form once (no switches: about half the
+compile), one fixed subnet once; everything else is traced only
 (``jax.eval_shape`` / ``jax.make_jaxpr``) or is small.
 """
 
@@ -441,18 +442,30 @@ def test_supernet_equals_extracted_subnet(supernet_run):
 
 
 @pytest.mark.slow
-def test_scanned_unit_layers_equal_the_layers_applied_one_by_one(supernet_run, monkeypatch):
-    """Layers 2-4 of each unit as one scan (compiled once) give the per-layer supernet's outputs,
-    gradients and running statistics (the path's skipped and active layers included)."""
+def test_scanned_unit_layers_equal_the_masked_layers_applied_one_by_one(supernet_run):
+    """The supernet as trained (each unit's layers 2-4 one scan, each layer only its choice) gives the
+    outputs, gradients and running statistics of the masked largest layers applied one by one (the
+    reference form, path skipped layers included; per layer, switched = masked is tested below)."""
     r = supernet_run
-    monkeypatch.setattr(ofa, "SCAN_LAYERS", False)
-    grads, (logits, stats) = jax.jit(_train_grads(r["sup"])).lower(r["variables"], r["x"], r["arch"]).compile(FAST)(
+    sup = r["sup"]
+
+    def masked_step(variables, x, arch):
+        def loss(params):
+            out, new = sup.apply({**variables, "params": params}, x, arch, train=True,
+                                 mutable=["batch_stats", ofa.MODULE_PATH_COLLECTION])
+            return jnp.mean(out**2), (out, new["batch_stats"])
+
+        return jax.grad(loss, has_aux=True)(variables["params"])
+
+    grads, (logits, stats) = jax.jit(masked_step).lower(r["variables"], r["x"], r["arch"]).compile(FAST)(
         r["variables"], r["x"], r["arch"])
-    np.testing.assert_allclose(logits, r["logits"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(r["logits"], logits, rtol=1e-4, atol=1e-5)
     want, got = jax.tree_util.tree_flatten_with_path((grads, stats))[0], jax.tree.leaves((r["grads"], r["stats"]))
     assert len(want) == len(got)
-    for (path, a), b in zip(want, got):
-        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6, err_msg=jax.tree_util.keystr(path))
+    for (path, a), b in zip(want, got):  # the two sum in different orders: rounding grows through 20 layers
+        a = np.asarray(a)
+        np.testing.assert_allclose(b, a, rtol=1e-3, atol=5e-5 + 1e-3 * np.abs(a).max(),
+                                   err_msg=jax.tree_util.keystr(path))
 
 
 def test_elastic_kernel_transform_and_masked_bn():

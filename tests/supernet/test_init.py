@@ -26,12 +26,12 @@ def test_darts_supernet_init_is_jitted_and_draws_once_per_op_and_stride_group():
     model = space.supernet(channels=2, layers=3, num_classes=10)
     arch = space.random_arch(jax.random.key(0))
     key = jax.eval_shape(lambda: jax.random.key(0))
-    jaxpr = jax.make_jaxpr(train._init_fn(model, False))({"params": key, "dropout": key},
-                                                         jax.ShapeDtypeStruct((1, 8, 8, 3), jnp.float32),
-                                                         jax.ShapeDtypeStruct(arch.shape, jnp.int32))
-    draws, arrays = train.count_draws(jaxpr.jaxpr), len(jaxpr.out_avals)
+    traced = train._jitted_init(model, False).trace({"params": key, "dropout": key},
+                                                    jax.ShapeDtypeStruct((1, 8, 8, 3), jnp.float32),
+                                                    jax.ShapeDtypeStruct(arch.shape, jnp.int32))
+    draws, arrays = train.count_draws(traced.jaxpr.jaxpr), len(traced.jaxpr.out_avals)
     assert draws < train.EAGER_INIT_MIN_DRAWS < arrays
-    assert not train._init_eagerly(model, False, (1, 8, 8, 3), tuple(arch.shape))
+    assert not train._init_eagerly(traced)
     state = train.create_train_state(model, train.TrainConfig(epochs=1, batch_size=2), jax.random.key(1),
                                      (8, 8, 3), 10, space.random_arch)
     again = train.create_train_state(model, train.TrainConfig(epochs=1, batch_size=2), jax.random.key(1),

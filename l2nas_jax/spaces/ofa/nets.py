@@ -248,6 +248,24 @@ class ElasticDepthwiseConv(nn.Module):
         return elastic_dw_conv(x, kernel7, t75, t53, kernel_idx, self.stride)
 
 
+def batch_moments(x: chex.Array) -> tuple[jax.Array, jax.Array]:
+    """Per-channel mean and (biased, two-pass) variance of ``x`` over every axis but the last."""
+    axes = tuple(range(x.ndim - 1))
+    mean = jnp.mean(x, axis=axes)
+    return mean, jnp.mean(jnp.square(x - mean), axis=axes)
+
+
+def running_average(old: chex.Array, new: chex.Array) -> jax.Array:
+    """One BatchNorm running-statistics update with the OFA momentum (``BN_MOMENTUM`` of the old value)."""
+    return BN_MOMENTUM * old + (1 - BN_MOMENTUM) * new
+
+
+def batch_normalize(x: chex.Array, mean: chex.Array, var: chex.Array, scale: chex.Array,
+                    bias: chex.Array) -> jax.Array:
+    """``(x - mean) / sqrt(var + eps) * scale + bias``: the masked and the sliced BatchNorm share it."""
+    return (x - mean) * jax.lax.rsqrt(var + BN_EPS) * scale + bias
+
+
 class MaskedBatchNorm(nn.Module):
     """BatchNorm whose running statistics update only where ``update`` (per channel) is true."""
 
@@ -260,16 +278,13 @@ class MaskedBatchNorm(nn.Module):
         ra_mean = self.variable("batch_stats", "mean", jnp.zeros, (self.features,))
         ra_var = self.variable("batch_stats", "var", jnp.ones, (self.features,))
         if train:
-            axes = tuple(range(x.ndim - 1))
-            mean = jnp.mean(x, axis=axes)
-            var = jnp.mean(jnp.square(x - mean), axis=axes)
+            mean, var = batch_moments(x)
             if not self.is_initializing():
-                m = BN_MOMENTUM
-                ra_mean.value = jnp.where(update, m * ra_mean.value + (1 - m) * mean, ra_mean.value)
-                ra_var.value = jnp.where(update, m * ra_var.value + (1 - m) * var, ra_var.value)
+                ra_mean.value = jnp.where(update, running_average(ra_mean.value, mean), ra_mean.value)
+                ra_var.value = jnp.where(update, running_average(ra_var.value, var), ra_var.value)
         else:
             mean, var = ra_mean.value, ra_var.value
-        return (x - mean) * jax.lax.rsqrt(var + BN_EPS) * scale + bias
+        return batch_normalize(x, mean, var, scale, bias)
 
 
 #: Apply each unit's layers 2-4 as one ``lax.scan`` (:mod:`~l2nas_jax.spaces.scan_blocks`; same values,
@@ -285,20 +300,13 @@ def _sliced_bn(x: chex.Array, p: Any, st: Any, train: bool) -> tuple[jax.Array, 
     """:class:`MaskedBatchNorm` on the first ``x.shape[-1]`` channels: output and updated (full-size) statistics."""
     n = x.shape[-1]
     if train:
-        axes = tuple(range(x.ndim - 1))
-        mean = jnp.mean(x, axis=axes)
-        var = jnp.mean(jnp.square(x - mean), axis=axes)
-        m = BN_MOMENTUM
-        new = {"mean": st["mean"].at[:n].set(m * st["mean"][:n] + (1 - m) * mean),
-               "var": st["var"].at[:n].set(m * st["var"][:n] + (1 - m) * var)}
+        mean, var = batch_moments(x)
+        new = {"mean": st["mean"].at[:n].set(running_average(st["mean"][:n], mean)),
+               "var": st["var"].at[:n].set(running_average(st["var"][:n], var))}
     else:
         mean, var, new = st["mean"][:n], st["var"][:n], st
-    y = (x - mean) * jax.lax.rsqrt(var + BN_EPS) * p["scale"][:n] + p["bias"][:n]
+    y = batch_normalize(x, mean, var, p["scale"][:n], p["bias"][:n])
     return y.astype(x.dtype), new  # float32 running statistics do not promote a bfloat16 layer
-
-
-def _conv1x1(x: chex.Array, kernel: chex.Array) -> jax.Array:
-    return conv_lib.conv_general_dilated(x, kernel, (1, 1), ((0, 0), (0, 0)), dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
 def _expand_branch(spec: cost.LayerSpec, e: int, train: bool):
@@ -307,7 +315,7 @@ def _expand_branch(spec: cost.LayerSpec, e: int, train: bool):
 
     def run(p: Any, aux: Any, x: chex.Array) -> tuple[jax.Array, Any]:
         st, stats = aux["stats"], {}
-        y, stats["expand_bn"] = _sliced_bn(_conv1x1(x, p["expand_conv"]["kernel"][..., :mid]), p["expand_bn"],
+        y, stats["expand_bn"] = _sliced_bn(conv_lib.pointwise(x, p["expand_conv"]["kernel"][..., :mid]), p["expand_bn"],
                                            st["expand_bn"], train)
         dw = p["dw_conv"]
         y = elastic_dw_conv(act(y), dw["kernel"][..., :mid], dw["transform_7to5"], dw["transform_5to3"],
@@ -319,7 +327,7 @@ def _expand_branch(spec: cost.LayerSpec, e: int, train: bool):
             g = nn.relu(jnp.mean(y, axis=(1, 2)) @ r["kernel"][:mid, :se] + r["bias"][:se])
             g = h_sigmoid(g @ x_["kernel"][:se, :mid] + x_["bias"][:mid])
             y = y * g[:, None, None, :]
-        y, stats["project_bn"] = _sliced_bn(_conv1x1(y, p["project_conv"]["kernel"][:, :, :mid, :]), p["project_bn"],
+        y, stats["project_bn"] = _sliced_bn(conv_lib.pointwise(y, p["project_conv"]["kernel"][:, :, :mid, :]), p["project_bn"],
                                             st["project_bn"], train)
         return (x + y if spec.residual else y), {**aux, "stats": stats}
 
