@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from l2nas_jax.core import threefry
 from l2nas_jax.envs.ofa_imagenet import load_ofa_imagenet_env
 from l2nas_jax.spaces.ofa import codec, nets
 from l2nas_jax.spaces.ofa.cost import ofa_cost
@@ -40,7 +41,8 @@ def _write_tree(root: Path, per_class: dict[str, int], seed: int) -> None:
 def converted_dir(tmp_path_factory):
     model = nets.make_supernet(**{**NET, "base_widths": TINY})
     init = jax.jit(lambda: model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)), jnp.zeros(26, jnp.int32)))
-    variables = init.lower().compile(FAST)()
+    with threefry.rolled():  # as supernet/train.py initialises: the same bits, compiled several times faster
+        variables = init.lower().compile(FAST)()
     out = ofa_published.write_converted(tmp_path_factory.mktemp("ofa") / "supernet", NET, variables)
     return out, model, variables
 

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from l2nas_jax.core import threefry
 from l2nas_jax.spaces.darts.codec import DARTS_OPS, GENOTYPES, parse_genotype, random_arch
 from l2nas_jax.spaces.darts.cost import darts_cost_counts, darts_search_counts
 from l2nas_jax.spaces.nb201.codec import EDGES, OPS
@@ -458,7 +459,8 @@ def test_darts_search_cell_vmapped_init_matches_the_per_module_init(reduction):
 
     def init(scan):
         cell = darts.SearchCell(8, reduction, False, scan=scan)
-        return jax.jit(lambda k: cell.init(k, s0, s1, arch, False), compiler_options=FAST)(jax.random.key(0))
+        with threefry.rolled():  # as supernet/train.py initialises: the same bits, compiled several times faster
+            return jax.jit(lambda k: cell.init(k, s0, s1, arch, False), compiler_options=FAST)(jax.random.key(0))
 
     vmapped, per_module = init(True), init(False)
     assert jax.tree.structure(vmapped) == jax.tree.structure(per_module)
@@ -475,5 +477,6 @@ def test_darts_search_cell_vmapped_init_matches_the_per_module_init(reduction):
         ratio = np.concatenate(ours).std() / np.concatenate(theirs).std()
         assert abs(ratio - 1) < 0.15, (op, ratio)  # the same initializers (scales), other draws
     cell = darts.SearchCell(8, reduction, False)
-    out = jax.jit(lambda v: cell.apply(v, s0, s1, random_arch(jax.random.key(1))[int(reduction)], False))(vmapped)
+    out = jax.jit(lambda v: cell.apply(v, s0, s1, random_arch(jax.random.key(1))[int(reduction)], False),
+                  compiler_options=FAST)(vmapped)
     assert out.shape == ((2, 4, 4, 32) if reduction else (2, 8, 8, 32)) and bool(jnp.isfinite(out).all())
