@@ -341,11 +341,14 @@ ARCH_A = ("r160 d=2,3,4,2,3 | k3e3 k5e6 - - | k7e4 k3e6 k5e3 - | k7e6 k5e4 k3e3 
           "k7e3 k3e6 k5e4 -")
 
 
-def _train_grads(sup):
-    """``(variables, x, arch) -> (grads, (logits, new batch_stats))`` of a train-mode supernet step."""
+def _train_grads(sup, masked: bool = False):
+    """``(variables, x, arch) -> (grads, (logits, new batch_stats))`` of a train-mode supernet step
+    (``masked``: through the masked per-layer reference form instead of the switched, scanned one)."""
+    mutable = ["batch_stats", ofa.MODULE_PATH_COLLECTION] if masked else ["batch_stats"]
+
     def step(variables, x, arch):
         def loss(params):
-            out, new = sup.apply({**variables, "params": params}, x, arch, train=True, mutable=["batch_stats"])
+            out, new = sup.apply({**variables, "params": params}, x, arch, train=True, mutable=mutable)
             return jnp.mean(out**2), (out, new["batch_stats"])
 
         return jax.grad(loss, has_aux=True)(variables["params"])
@@ -447,17 +450,7 @@ def test_scanned_unit_layers_equal_the_masked_layers_applied_one_by_one(supernet
     outputs, gradients and running statistics of the masked largest layers applied one by one (the
     reference form, path skipped layers included; per layer, switched = masked is tested below)."""
     r = supernet_run
-    sup = r["sup"]
-
-    def masked_step(variables, x, arch):
-        def loss(params):
-            out, new = sup.apply({**variables, "params": params}, x, arch, train=True,
-                                 mutable=["batch_stats", ofa.MODULE_PATH_COLLECTION])
-            return jnp.mean(out**2), (out, new["batch_stats"])
-
-        return jax.grad(loss, has_aux=True)(variables["params"])
-
-    grads, (logits, stats) = jax.jit(masked_step).lower(r["variables"], r["x"], r["arch"]).compile(FAST)(
+    grads, (logits, stats) = jax.jit(_train_grads(r["sup"], masked=True)).lower(r["variables"], r["x"], r["arch"]).compile(FAST)(
         r["variables"], r["x"], r["arch"])
     np.testing.assert_allclose(r["logits"], logits, rtol=1e-4, atol=1e-5)
     want, got = jax.tree_util.tree_flatten_with_path((grads, stats))[0], jax.tree.leaves((r["grads"], r["stats"]))

@@ -315,8 +315,8 @@ def _expand_branch(spec: cost.LayerSpec, e: int, train: bool):
 
     def run(p: Any, aux: Any, x: chex.Array) -> tuple[jax.Array, Any]:
         st, stats = aux["stats"], {}
-        y, stats["expand_bn"] = _sliced_bn(conv_lib.pointwise(x, p["expand_conv"]["kernel"][..., :mid]), p["expand_bn"],
-                                           st["expand_bn"], train)
+        y = conv_lib.pointwise(x, p["expand_conv"]["kernel"][..., :mid])
+        y, stats["expand_bn"] = _sliced_bn(y, p["expand_bn"], st["expand_bn"], train)
         dw = p["dw_conv"]
         y = elastic_dw_conv(act(y), dw["kernel"][..., :mid], dw["transform_7to5"], dw["transform_5to3"],
                             aux["kernel_idx"], spec.stride)
@@ -327,8 +327,8 @@ def _expand_branch(spec: cost.LayerSpec, e: int, train: bool):
             g = nn.relu(jnp.mean(y, axis=(1, 2)) @ r["kernel"][:mid, :se] + r["bias"][:se])
             g = h_sigmoid(g @ x_["kernel"][:se, :mid] + x_["bias"][:mid])
             y = y * g[:, None, None, :]
-        y, stats["project_bn"] = _sliced_bn(conv_lib.pointwise(y, p["project_conv"]["kernel"][:, :, :mid, :]), p["project_bn"],
-                                            st["project_bn"], train)
+        y = conv_lib.pointwise(y, p["project_conv"]["kernel"][:, :, :mid, :])
+        y, stats["project_bn"] = _sliced_bn(y, p["project_bn"], st["project_bn"], train)
         return (x + y if spec.residual else y), {**aux, "stats": stats}
 
     return run
